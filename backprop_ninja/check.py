@@ -1,0 +1,204 @@
+"""Checking one step: every probe at every configuration, then one verdict.
+
+`check_step` is what pytest, `backprop-ninja status` and a notebook all
+call. It never raises for anything the learner's code does: the verdict
+carries the status (done / wrong / todo), a diagnosis id, and the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import torch
+
+from . import diagnose
+from .compare import Row, compare, describe, table
+from .guard import AutogradUsed, StepTimeout, call_step
+from .katas import Kata, Step
+from .probes import Probe, probes
+
+DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for
+
+
+@dataclasses.dataclass
+class Verdict:
+    kata: str
+    step: str
+    status: str  # "done", "wrong" or "todo"
+    diagnosis: str = ""  # an id of DESIGN §5, empty when done
+    sentence: str = ""
+    report: str = ""  # what the learner reads
+    where: str = ""  # file:line of the step's def
+
+    @property
+    def line(self) -> str:
+        """`diagnosis: <id> — <sentence>`"""
+        return f"diagnosis: {self.diagnosis} — {self.sentence}" if self.diagnosis else ""
+
+
+def location(fn) -> str:
+    """file:line of a function's def, for "next step" and todo lines."""
+    try:
+        return f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
+    except (TypeError, OSError):
+        return ""
+
+
+def _probe_label(probe: Probe) -> str:
+    return f"{probe.label}, {probe.cfg.label}"
+
+
+def _called(step: Step, probe: Probe) -> str:
+    args = ", ".join(f"{k} {describe(v)}" for k, v in probe.kwargs.items())
+    return f"{step.name}({args}) at {probe.cfg.describe()}"
+
+
+def _results(step: Step, result) -> tuple | None:
+    """The returned tensors, one per target, or None if the result has the wrong form."""
+    if len(step.targets) == 1:
+        return (result,)
+    if isinstance(result, (tuple, list)) and len(result) == len(step.targets):
+        return tuple(result)
+    return None
+
+
+def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> Verdict:
+    """Run every probe of step `name` against `fn`; return one verdict."""
+    step = kata.step(name)
+    where = location(fn)
+    rows: list[Row] = []
+    first_wrong = None
+    for cfg in kata.configs:
+        for probe in probes(step, kata.graph, cfg):
+            call = call_step(fn, probe.kwargs, seconds)
+            problem = _call_problem(step, probe, call, fn)
+            if problem:
+                return Verdict(kata.folder, name, *problem, where=where)
+            got = _results(step, call.result)
+            for target, g, e in zip(step.targets, got, probe.expected):
+                label = _probe_label(probe) + (f" · d{target}" if len(step.targets) > 1 else "")
+                problem = diagnose.structure(step, target, g, e, probe)
+                if problem:
+                    return Verdict(kata.folder, name, "wrong", *problem[:2],
+                                   report=_report(step, problem[2], problem[0], problem[1], probe), where=where)
+                row = compare(label, g, e, probe.scale)
+                rows.append(row)
+                if not row.approximate and first_wrong is None:
+                    first_wrong = (probe, target, g, e, row)
+    if first_wrong is None:
+        return Verdict(kata.folder, name, "done", where=where)
+    probe, target, g, e, row = first_wrong
+    ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows)
+    body = (f"{table(name, rows)}\n"
+            f"  first failure: {_probe_label(probe)}; at {list(row.worst)} you returned {row.got:.6g}, "
+            f"autograd says {row.want:.6g}\n  called: {_called(step, probe)}")
+    return Verdict(kata.folder, name, "wrong", ident, sentence,
+                   report=_report(step, body, ident, sentence, None, headline="wrong values"), where=where)
+
+
+def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,
+            headline: str = "") -> str:
+    head = f"{step.name}: {headline or ident}"
+    called = f"\n  called: {_called(step, probe)}" if probe is not None else ""
+    return f"{head}\n{body}{called}\ndiagnosis: {ident} — {sentence}"
+
+
+def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
+    """(status, id, sentence, report) for a call that raised, mutated, or returned no tensor."""
+    err = call.error
+    if isinstance(err, NotImplementedError):
+        return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
+                f"todo: {step.name} — {location(fn)}")
+    if err is not None:
+        ident, sentence = _error_diagnosis(step, err, call, fn)
+        body = f"  {type(err).__name__}: {err}" + (f"\n  at {call.where}" if call.where else "")
+        return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="raised an error"))
+    if call.mutated:
+        names = ", ".join(call.mutated)
+        sentence = (f"{step.name} changed its argument {names} in place (an in-place op such as +=, *= or "
+                    f"a trailing-underscore method); the forward values are shared, so compute a new tensor instead")
+        return ("wrong", "mutated-input", sentence, _report(step, "", "mutated-input", sentence, probe))
+    got = _results(step, call.result)
+    if got is None:
+        want = f"a tuple of {len(step.targets)} tensors ({', '.join('d' + t for t in step.targets)})"
+        sentence = f"{step.name} must return {want}; it returned {_kind(call.result)}"
+        return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
+    for target, g in zip(step.targets, got):
+        if not torch.is_tensor(g):
+            sentence = _not_a_tensor(step, target, g)
+            return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
+    return None
+
+
+def _kind(x) -> str:
+    if x is None:
+        return "None (is a `return` missing?)"
+    if type(x).__module__ == "numpy":
+        return "a NumPy array"
+    return f"a {type(x).__name__}"
+
+
+def _not_a_tensor(step: Step, target: str, x) -> str:
+    advice = {"None": "add the missing `return`",
+              "numpy": "stay in torch: use torch operations, or torch.from_numpy(...) at the end"}
+    key = "None" if x is None else "numpy" if type(x).__module__ == "numpy" else ""
+    return (f"d{target} must be a torch.Tensor with {target}'s shape; {step.name} returned {_kind(x)}"
+            + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
+
+
+def _error_diagnosis(step: Step, err: BaseException, call, fn) -> tuple[str, str]:
+    if isinstance(err, AutogradUsed):
+        return "autograd", f"{err}; derive it with the chain rule instead"
+    if isinstance(err, StepTimeout):
+        return "timeout", (f"{step.name} was {err} and never returned: look for a loop that does not end, "
+                           f"or a loop over every element that could be one tensor operation")
+    if isinstance(err, TypeError) and "argument" in str(err) and fn.__code__.co_filename not in call.where:
+        try:
+            mine = str(inspect.signature(fn))
+        except (TypeError, ValueError):
+            mine = "(?)"
+        return "signature", (f"the harness calls {step.signature()} by these parameter names; "
+                             f"your function takes {step.name}{mine}: rename its parameters to match")
+    return "exception", (f"{step.name} raised {type(err).__name__}: {err}. Check the shapes at that line "
+                         f"(print(x.shape)) against the shapes in the docstring")
+
+
+def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict:
+    """Run the kata's steps in order, each fed the previous steps' outputs (lecture sizes).
+
+    Forward values come from the trace; every upstream gradient is the
+    learner's own. The report is the notebook's list of cmp lines.
+    """
+    from .lecture import trace
+    from .probes import lecture_probe
+
+    cfg = kata.configs[0]
+    tr = trace(kata.graph, cfg)
+    mine: dict = {}
+    rows: list[Row] = []
+    for step in kata.steps:
+        fn = getattr(module, step.name, None)
+        kwargs = {p: (tr.values[p] if p in tr.values else mine[p]).clone() for p in step.params}
+        call = call_step(fn, kwargs, seconds) if callable(fn) else None
+        if call is None or isinstance(call.error, NotImplementedError):
+            return Verdict(kata.folder, "chain", "todo", "not-implemented",
+                           f"the chain waits for {step.name}",
+                           report=f"todo: chain — waits for {step.name}", where=location(fn) if fn else "")
+        got = call.result
+        target = step.targets[0]
+        want = tr.grads[target]
+        if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
+            sentence = (f"{step.name} fails inside the chain ({type(call.error).__name__ if call.error else 'wrong form'}"
+                        f"); its own test says why: pytest -k {step.name}")
+            return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
+                           report=f"chain: stopped at {step.name}\ndiagnosis: wrong-values — {sentence}")
+        mine[step.name] = got.detach()
+        rows.append(compare(step.name, got, want, lecture_probe(step, kata.graph, cfg).scale))
+    bad = [r for r in rows if not r.approximate]
+    if not bad:
+        return Verdict(kata.folder, "chain", "done")
+    sentence = (f"fed by your own upstream gradients, {bad[0].label} is the first to differ from autograd: "
+                f"fix the first wrong step (pytest -k {bad[0].label}); the ones after it inherit its error")
+    return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
+                   report=f"chain: wrong values\n{table('chain', rows)}\ndiagnosis: wrong-values — {sentence}")

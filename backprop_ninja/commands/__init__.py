@@ -1,0 +1,1 @@
+"""The subcommands of `backprop-ninja`, one module each."""

@@ -1,0 +1,72 @@
+"""Comparing a step's tensor with autograd's, as the lecture's `cmp` does.
+
+Tolerance rule (CONTRIBUTING.md): an element is right when
+|got - expected| <= TOLERANCE[dtype] * scale, where scale is the size of the
+computation (the largest magnitude among the expected gradient and the
+upstream gradients the step was given), not the size of the element. A
+gradient that is zero in exact arithmetic (dlogit_maxes is ~1e-9 of float
+noise in the lecture) is then answered correctly by an exact zero.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+#: float32 noise of correct variants is ~1e-7 of the scale; every catalogued
+#: mistake is off by more than 1e-4 of it (float64 catches the smaller slips)
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10, torch.float16: 1e-2, torch.bfloat16: 1e-2}
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the lecture-style table."""
+
+    label: str
+    exact: bool
+    approximate: bool
+    maxdiff: float
+    worst: tuple  # index of the largest difference
+    got: float  # the value there
+    want: float
+
+
+def tolerance(expected: torch.Tensor, scale: float) -> float:
+    return TOLERANCE.get(expected.dtype, 1e-5) * scale
+
+
+def close(got: torch.Tensor, expected: torch.Tensor, scale: float) -> bool:
+    """Same shape and every element within tolerance of autograd's."""
+    if got.shape != expected.shape:
+        return False
+    return bool(((got.to(expected.dtype) - expected).abs() <= tolerance(expected, scale)).all())
+
+
+def compare(label: str, got: torch.Tensor, expected: torch.Tensor, scale: float) -> Row:
+    """The lecture's cmp: exact, approximate, maxdiff, plus the worst index."""
+    diff = (got.to(expected.dtype) - expected).abs()
+    flat = int(diff.argmax()) if diff.numel() else 0
+    worst = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), expected.shape)) if diff.numel() else ()
+    return Row(label=label, exact=bool(torch.equal(got, expected)), approximate=close(got, expected, scale),
+               maxdiff=float(diff.max()) if diff.numel() else 0.0, worst=worst,
+               got=float(got.reshape(-1)[flat]) if diff.numel() else 0.0,
+               want=float(expected.reshape(-1)[flat]) if diff.numel() else 0.0)
+
+
+def table(name: str, rows: list[Row]) -> str:
+    """Rows laid out like the lecture's cmp output, one per check."""
+    width = max(len(r.label) for r in rows)
+    lines = [f"  {'check'.ljust(width)} | exact | approximate | maxdiff  | worst index"]
+    for r in rows:
+        idx = "[" + ", ".join(map(str, r.worst)) + "]" if not r.approximate else ""
+        lines.append(f"  {r.label.ljust(width)} | {str(r.exact):5s} | {str(r.approximate):11s} | "
+                     f"{r.maxdiff:.1e}  | {idx}")
+    return "\n".join(lines)
+
+
+def describe(t) -> str:
+    """A tensor as the learner thinks of it: shape and dtype."""
+    if torch.is_tensor(t):
+        return f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+    return type(t).__name__

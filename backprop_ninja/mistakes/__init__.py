@@ -1,0 +1,61 @@
+"""The catalogue of classic wrong answers, per kata and step.
+
+Each mistake is code with the step's own signature, an id from the
+diagnosis vocabulary (DESIGN §5) and one sentence that teaches the rule it
+breaks. It serves twice: the contract suite proves every kata test fails on
+every mistake and names it; at run time a wrong answer that equals a
+mistake (computed on the same inputs) is named by it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable
+
+
+@dataclasses.dataclass(frozen=True)
+class Mistake:
+    kata: str  # kata folder, e.g. "01_atomic_graph"
+    step: str
+    id: str
+    sentence: str
+    fn: Callable
+
+    @property
+    def name(self) -> str:
+        return self.fn.__name__
+
+
+CATALOGUE: dict[tuple[str, str], list[Mistake]] = {}
+
+#: the modules that fill the catalogue, one per kata
+_MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training")
+
+
+def mistake(kata: str, step: str, id: str, sentence: str):
+    """Register the decorated function as a catalogued mistake of `step`."""
+    def register(fn: Callable) -> Callable:
+        CATALOGUE.setdefault((kata, step), []).append(Mistake(kata, step, id, sentence, fn))
+        return fn
+    return register
+
+
+def of(kata: str, step: str) -> list[Mistake]:
+    """The catalogued mistakes of one step (empty if none)."""
+    _load()
+    return CATALOGUE.get((kata, step), [])
+
+
+def everything() -> list[Mistake]:
+    _load()
+    return [m for ms in CATALOGUE.values() for m in ms]
+
+
+def _load() -> None:
+    for name in _MODULES:
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise

@@ -1,0 +1,187 @@
+"""The pytest plugin: options, the `check` fixture, todo lines and the kata summary."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+# torch warns once at import when NumPy is absent; the katas never need NumPy
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+
+from . import katas, loader  # noqa: E402
+from .check import DEFAULT_SECONDS, Verdict, check_chain, check_step  # noqa: E402
+
+KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
+
+
+class KataFailure(Exception):
+    """Raised by a kata test whose verdict is not done; the plugin prints its report alone."""
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.report)
+        self.verdict = verdict
+
+
+def pytest_addoption(parser):
+    """Add --impl and --step-timeout, each with an ini twin."""
+    group = parser.getgroup("backprop-ninja")
+    group.addoption("--impl", dest="bn_impl", default=None, metavar="PATH",
+                    help="check the kata modules under PATH, a tree shaped like katas/ "
+                         f"(e.g. reference); also ${loader.ENV}")
+    group.addoption("--step-timeout", dest="bn_timeout", default=None, type=float, metavar="SECONDS",
+                    help=f"stop a step that runs longer than this (default {DEFAULT_SECONDS:g})")
+    parser.addini("backprop_ninja_impl", "default for --impl", default="")
+    parser.addini("backprop_ninja_step_timeout", "default for --step-timeout", default=str(DEFAULT_SECONDS))
+
+
+def pytest_configure(config):
+    """Register the kata marker and start the per-kata tally."""
+    config.addinivalue_line("markers", "kata(folder): a test of the kata in that folder of katas/")
+    config.addinivalue_line("filterwarnings", "ignore:Failed to initialize NumPy")
+    _TALLY.clear()
+
+
+def _option(config, dest: str, ini: str):
+    value = config.getoption(dest)
+    return value if value not in (None, "") else (config.getini(ini) or None)
+
+
+class KataCheck:
+    """The `check` fixture: `check("dprobs")` checks one step of this test file's kata."""
+
+    def __init__(self, request):
+        self.request = request
+        self.kata = katas.kata(request.path.parent.name)
+        config = request.config
+        self.seconds = float(_option(config, "bn_timeout", "backprop_ninja_step_timeout"))
+        self.impl = _option(config, "bn_impl", "backprop_ninja_impl")
+
+    @property
+    def module(self):
+        """The learner's module (raises KataFailure with the reason if it cannot load)."""
+        try:
+            root = loader.impl_root(self.impl, base=self.request.path.parent)
+            return loader.load(loader.kata_file(root, self.kata))
+        except loader.ImplError as e:
+            self.fail(Verdict(self.kata.folder, "", "wrong", "import-error", str(e),
+                              report=f"diagnosis: import-error — {e}"))
+
+    def __call__(self, name: str) -> Verdict:
+        module = self.module
+        try:
+            fn = loader.step_function(module, self.kata, name)
+        except loader.ImplError as e:
+            self.fail(Verdict(self.kata.folder, name, "wrong", "no-step", str(e),
+                              report=f"{name}: missing\ndiagnosis: no-step — {e}"))
+        return self.done(check_step(self.kata, name, fn, self.seconds))
+
+    def chain(self) -> Verdict:
+        """Run every step fed by the previous steps' outputs, as the notebook does."""
+        return self.done(check_chain(self.kata, self.module, self.seconds))
+
+    def done(self, verdict: Verdict) -> Verdict:
+        """Record the verdict; fail the test unless it is done."""
+        self.request.node.user_properties.append(
+            (KEY, _record(verdict)))
+        if verdict.status != "done":
+            self.fail(verdict)
+        return verdict
+
+    def fail(self, verdict: Verdict):
+        if not any(k == KEY for k, _ in self.request.node.user_properties):
+            self.request.node.user_properties.append(
+                (KEY, _record(verdict)))
+        raise KataFailure(verdict)
+
+
+@pytest.fixture
+def check(request) -> KataCheck:
+    """Check steps of the kata whose folder holds the test file."""
+    request.node.add_marker(pytest.mark.kata(request.path.parent.name))
+    return KataCheck(request)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Replace the traceback of a kata failure with its report."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and isinstance(call.excinfo.value, KataFailure):
+        v = call.excinfo.value.verdict
+        report.longrepr = v.report or v.line
+
+
+def _record(v: Verdict) -> tuple:
+    """What a report carries to the summary (plain strings, so it crosses xdist)."""
+    return (v.kata, v.step, v.status, v.where, v.diagnosis, v.sentence)
+
+
+def _verdict_of(report):
+    for key, value in getattr(report, "user_properties", ()):
+        if key == KEY:
+            return value
+    return None
+
+
+def pytest_report_teststatus(report, config):
+    """A step still to write is reported as TODO, not as a failure with a traceback."""
+    v = _verdict_of(report)
+    if report.when == "call" and v and v[2] == "todo":
+        return "todo", "T", ("TODO", {"yellow": True})
+    return None
+
+
+def pytest_runtest_logreport(report):
+    """Tally each kata step's status for the closing summary."""
+    v = _verdict_of(report)
+    if report.when == "call" and v and v[1]:
+        _TALLY.setdefault(v[0], {})[report.nodeid] = v
+
+
+_TALLY: dict = {}  # kata folder -> {test id: _record(verdict)}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Close with: steps done per kata, the todo lines, the next step and how to get a hint."""
+    if not _TALLY:
+        return
+    tr = terminalreporter
+    tr.section("backprop-ninja")
+    for folder in sorted(_TALLY):
+        kata = katas.kata(folder)
+        seen = {v[1]: v for v in _TALLY[folder].values()}
+        for name in [n for n in seen if n not in kata.step_names]:
+            seen.pop(name)  # the chain and other whole-kata checks are not steps
+        done = sum(v[2] == "done" for v in seen.values())
+        for v in _TALLY[folder].values():
+            if v[2] == "todo":
+                place = _rel(v[3]) if v[1] in kata.step_names else v[5]
+                tr.write_line(f"todo  {v[1]:<16} {place}", yellow=True)
+        tr.write_line(f"kata {kata.number} ({kata.title}): {done}/{len(kata.steps)} steps done"
+                      + ("" if len(seen) == len(kata.steps) else f" ({len(seen)} checked in this run)"),
+                      bold=True)
+        nxt = next((seen[n] for n in kata.step_names if n in seen and seen[n][2] != "done"), None)
+        if nxt:
+            tr.write_line(f"next: {nxt[1]} — {_rel(nxt[3])}   hint: {hint_command(kata, nxt[1])}")
+        elif len(seen) == len(kata.steps):
+            tr.write_line(f"every step of kata {kata.number} is done", green=True)
+    _TALLY.clear()
+
+
+def hint_command(kata: katas.Kata, step: str) -> str:
+    """The exact command that shows the first hint of a step."""
+    shared = [k for k in katas.KATAS if step in k.step_names]
+    return f"backprop-ninja hint {step}" + (f" --kata {kata.number}" if len(shared) > 1 else "")
+
+
+def _rel(where: str) -> str:
+    if not where:
+        return ""
+    try:
+        path, line = where.rsplit(":", 1)
+        return f"{os.path.relpath(path)}:{line}" if Path(path).is_absolute() else where
+    except ValueError:
+        return where

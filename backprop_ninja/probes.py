@@ -1,0 +1,101 @@
+"""Probes: what a step is fed, and what autograd says it must return.
+
+- The lecture probe feeds the true forward values and the true upstream
+  gradients of one `loss.backward()`, and expects `<name>.grad`.
+- The local probe makes `<name>` a leaf, recomputes only the lines that
+  consume it up to the gradients the step is given, pulls *random*
+  upstream gradients through them with `torch.autograd.grad`, and feeds the
+  step the same random gradients. It catches what the lecture's values hide
+  (`dlogit_maxes` is float noise there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import torch
+
+from .katas import Step
+from .lecture import Config, Graph, trace
+
+
+@dataclasses.dataclass
+class Probe:
+    """One call of a step and what it must return."""
+
+    label: str  # "lecture probe" or "local probe"
+    cfg: Config
+    kwargs: dict  # parameter name -> tensor, fresh clones
+    expected: tuple  # one tensor per target
+    scale: float  # the size of the computation, for the absolute tolerance
+    branches: dict  # consumer line -> the gradient through it alone (targets[0] only)
+
+
+def upstream_of(step: Step, graph: Graph) -> tuple[str, ...]:
+    """The lines whose gradients the step is given (its `d<line>` parameters)."""
+    return tuple(p[1:] for p in step.params if p.startswith("d") and p[1:] in graph.lines)
+
+
+def _fresh(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().clone()
+
+
+def _pull(graph: Graph, values: dict, name: str, frontier: tuple, grads: dict):
+    """Gradient of `name` through each frontier line alone, given their upstream grads.
+
+    Returns None when a path from `name` reaches the loss without crossing
+    the frontier (then the step's inputs cannot describe its gradient).
+    """
+    leaf = values[name].detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = graph.run({**values, name: leaf}, start=name, stop=frozenset(frontier))
+    if graph.loss not in frontier and out[graph.loss] is not values[graph.loss]:
+        return None
+    branches = {}
+    for line in frontier:
+        (g,) = torch.autograd.grad(out[line], leaf, grads[line], retain_graph=True, allow_unused=True)
+        branches[line] = torch.zeros_like(leaf) if g is None else g.detach()
+    return branches
+
+
+def _scale(expected, upstream) -> float:
+    sizes = [t.abs().max().item() for t in (*expected, *upstream) if t.numel()]
+    return max(sizes, default=1.0) or 1.0
+
+
+def lecture_probe(step: Step, graph: Graph, cfg: Config) -> Probe:
+    """The true values and gradients of the lecture's `loss.backward()`."""
+    tr = trace(graph, cfg)
+    frontier = upstream_of(step, graph)
+    kwargs = {p: _fresh(tr.values[p] if p in tr.values else tr.grads[p[1:]]) for p in step.params}
+    expected = tuple(tr.grads[t] for t in step.targets)
+    branches = {}
+    if len(step.targets) == 1 and len(frontier) > 1:
+        branches = _pull(graph, tr.values, step.targets[0], frontier, tr.grads) or {}
+    upstream = [tr.grads[f] for f in frontier]
+    return Probe("lecture probe", cfg, kwargs, expected, _scale(expected, upstream), branches)
+
+
+def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
+    """Random upstream gradients pulled through the consumers; None where it cannot apply."""
+    frontier = upstream_of(step, graph)
+    if len(step.targets) != 1 or not frontier:
+        return None
+    tr = trace(graph, cfg)
+    g = torch.Generator().manual_seed(cfg.seed ^ zlib.crc32(step.name.encode()))
+    grads = {f: torch.randn(tr.values[f].shape, generator=g, dtype=tr.values[f].dtype).to(tr.values[f].device)
+             for f in frontier}  # same shape as each upstream line
+    branches = _pull(graph, tr.values, step.targets[0], frontier, grads)
+    if branches is None:
+        return None
+    expected = (sum(branches.values()),)
+    kwargs = {p: _fresh(tr.values[p] if p in tr.values else grads[p[1:]]) for p in step.params}
+    return Probe("local probe", cfg, kwargs, expected, _scale(expected, grads.values()),
+                 branches if len(frontier) > 1 else {})
+
+
+def probes(step: Step, graph: Graph, cfg: Config) -> list[Probe]:
+    """The probes of one step at one configuration, lecture probe first."""
+    found = [lecture_probe(step, graph, cfg), local_probe(step, graph, cfg)]
+    return [p for p in found if p is not None]

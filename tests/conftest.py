@@ -1,0 +1,25 @@
+"""Shared fixtures of the project's own suite."""
+
+from pathlib import Path
+
+import pytest
+
+from backprop_ninja import loader
+from backprop_ninja.katas import KATAS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kata_module(tree: str, kata):
+    """The module of `kata` under katas/ or reference/ of this repository."""
+    return loader.load(loader.kata_file(ROOT / tree, kata))
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+def built_katas():
+    """The katas whose files exist in this checkout (all four once every issue landed)."""
+    return [k for k in KATAS if loader.kata_file(ROOT / "katas", k).exists()]
