@@ -160,7 +160,11 @@ def _unavailable(url: str, reason: str) -> DataError:
 
 def read_words(path: str | os.PathLike) -> list[str]:
     """The names in the file, one per line, in file order (blank lines skipped)."""
-    words = [w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines()]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text file: it should be names.txt, one name per line.") from None
+    words = [w.strip() for w in text.splitlines()]
     words = [w for w in words if w]
     if not words:
         raise DataError(f"{path} holds no names: it should be names.txt, one name per line.")

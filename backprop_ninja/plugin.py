@@ -12,7 +12,7 @@ import pytest
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 from . import katas, loader  # noqa: E402
-from .check import DEFAULT_SECONDS, Verdict, check_chain, check_step  # noqa: E402
+from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_step  # noqa: E402
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 

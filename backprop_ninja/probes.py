@@ -54,7 +54,11 @@ def _pull(graph: Graph, values: dict, name: str, frontier: tuple, grads: dict):
         return None
     branches = {}
     for line in frontier:
-        (g,) = torch.autograd.grad(out[line], leaf, grads[line], retain_graph=True, allow_unused=True)
+        # <out, g> is the scalar whose gradient is the vector-Jacobian product (and it keeps
+        # autograd.grad off its grad_outputs path, which imports sympy: a second per run)
+        with torch.enable_grad():
+            pulled = (out[line] * grads[line]).sum()
+        (g,) = torch.autograd.grad(pulled, leaf, retain_graph=True, allow_unused=True)
         branches[line] = torch.zeros_like(leaf) if g is None else g.detach()
     return branches
 

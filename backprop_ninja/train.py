@@ -336,6 +336,9 @@ def run(args: argparse.Namespace) -> int:
     except (TrainError, DataError) as e:
         print(e, file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("training interrupted: nothing was saved (try fewer --steps for a quick run).", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -5,7 +5,7 @@ import inspect
 import pytest
 from conftest import ROOT, built_katas, kata_module
 
-from backprop_ninja.check import check_step
+from backprop_ninja.checker import check_step
 from backprop_ninja.hints import load_hints
 
 STEPS = [(k, s.name) for k in built_katas() for s in k.steps]

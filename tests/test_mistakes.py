@@ -4,7 +4,7 @@ import pytest
 from conftest import built_katas
 
 from backprop_ninja import mistakes
-from backprop_ninja.check import check_step
+from backprop_ninja.checker import check_step
 from backprop_ninja.katas import kata
 
 BUILT = {k.folder for k in built_katas()}

@@ -3,7 +3,7 @@
 import pytest
 import variants
 
-from backprop_ninja.check import check_step
+from backprop_ninja.checker import check_step
 from backprop_ninja.katas import kata
 
 VARIANTS = variants.everything()

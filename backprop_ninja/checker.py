@@ -189,8 +189,8 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         target = step.targets[0]
         want = tr.grads[target]
         if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
-            sentence = (f"{step.name} fails inside the chain ({type(call.error).__name__ if call.error else 'wrong form'}"
-                        f"); its own test says why: pytest -k {step.name}")
+            what = type(call.error).__name__ if call.error else f"returned {describe(got)}"
+            sentence = f"{step.name} fails inside the chain ({what}); its own test says why: pytest -k {step.name}"
             return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
                            report=f"chain: stopped at {step.name}\ndiagnosis: wrong-values — {sentence}")
         mine[step.name] = got.detach()

@@ -1,0 +1,109 @@
+"""Checking a step from a notebook (Jupyter, Colab): no pytest, no clone, only torch.
+
+    from backprop_ninja import check
+    check("dprobs", dprobs)     # or check("dprobs"): the function named dprobs in the notebook
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+from .check import DEFAULT_SECONDS, Verdict, check_step
+from .katas import KATAS, Kata, kata as find_kata
+
+
+class NotebookVerdict(Verdict):
+    """A Verdict whose repr is one line, so a notebook cell does not echo the whole report again."""
+
+    def __repr__(self) -> str:
+        extra = f" ({self.diagnosis})" if self.status == "wrong" else ""
+        return f"<{self.step} (kata {self.kata[:2]}): {self.status}{extra}>"
+
+    def __bool__(self) -> bool:
+        return self.status == "done"
+
+
+def _kata(step: str, kata) -> tuple[Kata, str]:
+    """The kata of `step` (and a note when another kata has a step of that name)."""
+    if isinstance(kata, Kata):
+        chosen = kata
+    elif kata is not None:
+        try:
+            chosen = find_kata(str(kata))
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
+    else:
+        having = [k for k in KATAS if step in k.step_names]
+        if not having:
+            raise ValueError(_unknown(step))
+        chosen = having[0]
+    if step not in chosen.step_names:
+        raise ValueError(f"kata {chosen.number} has no step {step!r}; its steps: {', '.join(chosen.step_names)}")
+    others = [k for k in KATAS if k is not chosen and step in k.step_names]
+    note = "".join(f"\n(this is {step} of kata {chosen.number}, {chosen.title}; for kata {k.number}, "
+                   f"{k.title}: check({step!r}, kata={k.number!r}))" for k in others) if kata is None else ""
+    return chosen, note
+
+
+def _unknown(step: str) -> str:
+    import difflib
+
+    names = [s for k in KATAS for s in k.step_names]
+    close = difflib.get_close_matches(step, names, n=3) or difflib.get_close_matches("d" + step, names, n=3)
+    steps = "\n".join(f"  kata {k.number}: {', '.join(k.step_names)}" for k in KATAS)
+    return (f"no step {step!r}" + (f" (did you mean {' or '.join(close)}?)" if close else "")
+            + f"; the steps:\n{steps}")
+
+
+def _caller_function(name: str):
+    """The object called `name` where check() was called from (its locals, then its globals)."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "backprop_ninja":
+            frame = frame.f_back
+        if frame is None:
+            return None
+        if name in frame.f_locals:
+            return frame.f_locals[name]
+        return frame.f_globals.get(name)
+    finally:
+        del frame
+
+
+def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet: bool = False) -> Verdict:
+    """Check `fn` as the step `step` against autograd; print the report; return the verdict.
+
+    step:  a step name, e.g. "dprobs" (kata 04's is "backward").
+    fn:    your function; left out, the function named `step` where you call
+           check() from (your notebook's globals): check("dprobs").
+    kata:  needed only for a name two katas share. dlogits is in kata 01 (the
+           atomic graph) and kata 02 (cross entropy in one expression); dhprebn
+           in kata 01 and kata 03 (batchnorm in one expression). Without kata=,
+           such a name means kata 01's step, the first you meet; write
+           kata="02" or kata="03" for the fused one.
+    seconds: per-call time limit (a runaway loop is stopped).
+    quiet: return the verdict without printing.
+
+    The report is the one pytest prints: a "done" line, a "todo" line, or the
+    comparison table and `diagnosis: <id> — <sentence>`. Needs torch only: no
+    pytest run and no clone of the repository.
+    """
+    chosen, note = _kata(step, kata)
+    if fn is None:
+        fn = _caller_function(step)
+        if fn is None:
+            raise NameError(f"no function named {step} here: define `def {step}({', '.join(chosen.step(step).params)}):` "
+                            f"first, or pass yours: check({step!r}, my_function)")
+    if not callable(fn):
+        raise TypeError(f"check({step!r}, fn): fn must be your function for {chosen.step(step).signature()}, "
+                        f"not {type(fn).__name__}")
+    verdict = NotebookVerdict(**vars(check_step(chosen, step, fn, seconds)))
+    if not quiet:
+        if verdict.status == "done":
+            configs = ", ".join(c.label for c in chosen.configs)
+            print(f"{step}: done — matches autograd ({configs}){note}")
+        else:
+            print((verdict.report or verdict.line) + note)
+        sys.stdout.flush()
+    return verdict

@@ -1,0 +1,133 @@
+"""The pytest plugin as a learner meets it, run with pytester on a copy of the kata tree."""
+
+import shutil
+
+import pytest
+from conftest import ROOT
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def tree(pytester):
+    """A copy of kata 01 and its reference in a fresh directory."""
+    for part in ("katas", "reference"):
+        shutil.copytree(ROOT / part / "01_atomic_graph", pytester.path / part / "01_atomic_graph")
+    return pytester
+
+
+def solved_except(pytester, old: str, new: str, folder="mine"):
+    """A tree like reference/ with one line of kata 01 changed."""
+    target = pytester.path / folder / "01_atomic_graph"
+    shutil.copytree(pytester.path / "reference" / "01_atomic_graph", target)
+    path = target / "atomic_graph.py"
+    source = path.read_text()
+    assert old in source
+    path.write_text(source.replace(old, new))
+    return folder
+
+
+def test_stubs_fail_every_item_as_one_todo_line_and_name_dlogprobs_next(tree):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes() == {"todo": 27}
+    result.stdout.fnmatch_lines(["*todo  dlogprobs *katas/01_atomic_graph/atomic_graph.py:*",
+                                 "*0/26 steps done*",
+                                 "next: dlogprobs — *hint: backprop-ninja hint dlogprobs"])
+    assert "Traceback" not in result.stdout.str()
+    assert "NotImplementedError" not in result.stdout.str()
+
+
+def test_impl_reference_passes_every_item(tree):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "reference")
+    result.assert_outcomes(passed=27)
+    result.stdout.fnmatch_lines(["*26/26 steps done*", "every step of kata 01 is done"])
+
+
+def test_impl_can_come_from_the_environment(tree, monkeypatch):
+    monkeypatch.setenv("BACKPROP_NINJA_IMPL", str(tree.path / "reference"))
+    tree.runpytest_inprocess("katas/01_atomic_graph").assert_outcomes(passed=27)
+
+
+def test_impl_has_an_ini_twin(tree):
+    tree.makeini("[pytest]\nbackprop_ninja_impl = reference\n")
+    tree.runpytest_inprocess("katas/01_atomic_graph").assert_outcomes(passed=27)
+
+
+def test_dash_k_selects_one_step(tree):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dprobs", "--impl", "reference")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*1/26 steps done (1 checked in this run)*"])
+
+
+def test_a_wrong_step_prints_the_table_and_a_diagnosis_without_a_harness_traceback(tree):
+    impl = solved_except(tree, "return (1.0 - h**2) * dh", "return (1.0 - h**2) * dh * 0.5")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
+    result.assert_outcomes(passed=25, failed=2)  # the step and the chain
+    result.stdout.fnmatch_lines(["dhpreact: wrong values",
+                                 "*check*| exact | approximate | maxdiff*| worst index",
+                                 "diagnosis: scale — dhpreact is autograd's times a constant factor 1/2*",
+                                 "next: dhpreact — *"])
+    out = result.stdout.str()
+    assert "backprop_ninja/" not in out and "Traceback" not in out
+
+
+def test_the_chain_names_the_first_step_that_differs(tree):
+    impl = solved_except(tree, "return (1.0 - h**2) * dh", "return (1.0 - h**2) * dh * 0.5")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "chain")
+    result.stdout.fnmatch_lines(["chain: wrong values", "*dhpreact is the first to differ*"])
+
+
+def test_a_syntax_error_is_one_sentence_per_step(tree):
+    impl = solved_except(tree, "def dbnbias(dhpreact):", "def dbnbias(dhpreact)")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "dprobs")
+    result.stdout.fnmatch_lines(["*import-error — atomic_graph.py line *: SyntaxError*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_a_missing_function_is_named_with_its_signature(tree):
+    impl = solved_except(tree, "def dbnbias(dhpreact):", "def dbn_bias(dhpreact):")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "dbnbias")
+    result.stdout.fnmatch_lines(["*no-step — atomic_graph.py has no function dbnbias(dhpreact)*"])
+
+
+def test_guards_each_produce_their_id_and_the_run_goes_on(tree):
+    impl = solved_except(tree, "    return (1.0 / probs) * dlogprobs",
+                         "    probs.requires_grad_(True)\n    probs.log().sum().backward()\n    return probs.grad")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
+    result.assert_outcomes(passed=25, failed=2)
+    result.stdout.fnmatch_lines(["*diagnosis: autograd — Tensor.backward() is switched off*"])
+
+
+def test_a_runaway_step_is_stopped_by_the_step_timeout(tree):
+    impl = solved_except(tree, "    return dhpreact.sum(0, keepdim=True)",
+                         "    while True:\n        pass")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "dbnbias",
+                                       "--step-timeout", "0.5")
+    result.stdout.fnmatch_lines(["*diagnosis: timeout — dbnbias was stopped after 0.5 s*"])
+    result.assert_outcomes(failed=1)
+
+
+def test_step_timeout_has_an_ini_twin(tree):
+    tree.makeini("[pytest]\nbackprop_ninja_step_timeout = 0.5\n")
+    impl = solved_except(tree, "    return dhpreact.sum(0, keepdim=True)", "    while True:\n        pass")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "dbnbias")
+    result.stdout.fnmatch_lines(["*stopped after 0.5 s*"])
+
+
+def test_kata_marker_and_options_are_registered(tree):
+    result = tree.runpytest_inprocess("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.kata(folder):*"])
+    result = tree.runpytest_inprocess("--help")
+    result.stdout.fnmatch_lines(["*--impl=PATH*", "*--step-timeout=SECONDS*"])
+
+
+def test_an_impl_path_that_does_not_exist_says_so(tree):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "nowhere", "-k", "dprobs")
+    result.stdout.fnmatch_lines(["*--impl nowhere: no such folder*"])
+
+
+def test_works_under_xdist_with_the_summary(tree):
+    pytest.importorskip("xdist")
+    result = tree.runpytest_subprocess("katas/01_atomic_graph", "-n", "2")
+    result.stdout.fnmatch_lines(["*0/26 steps done*", "next: dlogprobs*"])
