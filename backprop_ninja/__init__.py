@@ -3,11 +3,17 @@
 __version__ = "0.1.0"
 
 
-def check(step, fn=None, kata=None):
-    """Check `fn` as the step `step` and print the report (for notebooks); returns the verdict.
+def check(step, fn=None, kata=None, **options):
+    """Check your function for a step against autograd, print the report, return the verdict.
 
-    Filled in by the notebook module; see backprop_ninja.notebook.
+        from backprop_ninja import check
+        check("dprobs", dprobs)   # or check("dprobs"): the function of that name in your notebook
+
+    A name two katas share means kata 01's step unless kata= says otherwise:
+    check("dlogits", kata="02"), check("dhprebn", kata="03"). Options:
+    seconds= (per-call time limit), quiet=True (no printing). Needs torch
+    only: no pytest, no clone. See backprop_ninja.notebook.check.
     """
-    from .notebook import check as _check
+    from .notebook import check as _check  # torch is imported here, not by `import backprop_ninja`
 
-    return _check(step, fn, kata=kata)
+    return _check(step, fn, kata=kata, **options)

@@ -76,13 +76,13 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
             got = _results(step, call.result)
-            for target, g, e in zip(step.targets, got, probe.expected):
+            for target, g, e, scale in zip(step.targets, got, probe.expected, probe.scales):
                 label = _probe_label(probe) + (f" · d{target}" if len(step.targets) > 1 else "")
                 problem = diagnose.structure(step, target, g, e, probe)
                 if problem:
                     return Verdict(kata.folder, name, "wrong", *problem[:2],
                                    report=_report(step, problem[2], problem[0], problem[1], probe), where=where)
-                row = compare(label, g, e, probe.scale)
+                row = compare(label, g, e, scale)
                 rows.append(row)
                 if not row.approximate and first_wrong is None:
                     first_wrong = (probe, target, g, e, row)

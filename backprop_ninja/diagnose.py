@@ -108,7 +108,7 @@ def _shape(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> 
             return "shape", (f"d{target} is {g}, the shape of {name}, but {target} is {w}: the forward pass summed "
                              f"{target} down to that shape, and a sum's backward is a broadcast: spread it over "
                              f"every element (e.g. torch.ones_like({target}) * ...)")
-    for name, t in {**upstream, **probe.kwargs}.items():
+    for t in probe.kwargs.values():
         if not torch.is_tensor(t) or not t.is_floating_point():
             continue
         mine = _reduced_over(tuple(t.shape), g)
@@ -168,9 +168,9 @@ def _upstream(probe: Probe) -> dict:
             if k.startswith("d") and torch.is_tensor(v) and v.is_floating_point()}
 
 
-#: each size of a configuration, and its value at the lecture's sizes (kata 04 trains with 200 hidden)
 def _size_pairs(cfg: Config) -> list[tuple[str, int, int]]:
-    return [("n (the batch size)", cfg.n, LECTURE.n), ("n_embd", cfg.n_embd, LECTURE.n_embd),
+    """(name, size here, size at the lecture's sizes) for each size (kata 04 trains with 200 hidden)."""
+    return [("n", cfg.n, LECTURE.n), ("n_embd", cfg.n_embd, LECTURE.n_embd),
             ("block_size", cfg.block_size, LECTURE.block_size), ("vocab_size", cfg.vocab_size, LECTURE.vocab_size),
             ("n_hidden", cfg.n_hidden, LECTURE.n_hidden), ("n_hidden", cfg.n_hidden, 200),
             ("block_size*n_embd", cfg.block_size * cfg.n_embd, LECTURE.block_size * LECTURE.n_embd)]
@@ -182,7 +182,7 @@ def _same_sizes(a: Config, b: Config) -> bool:
 
 def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
     """Where a dimension of the result is the lecture's size of the dimension the configuration wants."""
-    if len(g) != len(w) or _same_sizes(cfg, LECTURE):
+    if len(g) != len(w):
         return ""
     found = []
     for a, b in zip(g, w):
@@ -191,7 +191,8 @@ def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
         names = [name for name, here, there in _size_pairs(cfg) if here == b and there == a and here != there]
         if not names:
             return ""
-        found.append(f"{a} is the lecture's {names[0]}, which is {b} here")
+        name = "n (the batch size)" if names[0] == "n" else names[0]
+        found.append(f"{a} is the lecture's {name}, which is {b} here")
     return "; ".join(found)
 
 
@@ -201,16 +202,52 @@ def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
 
 def values(kata: Kata, step: Step, target: str, got, want, probe: Probe, rows) -> tuple[str, str]:
     """The id and sentence that best explain right-shaped but wrong values."""
-    return (_catalogued(kata, step, target, got, probe)
-            or _hard_coded(kata, target, got, want, probe, rows)
-            or _generic(step, target, got, want, probe)
-            or _precision(target, rows)
-            or _wrong_values(target, got, want, probe))
+    ident, sentence = (_catalogued(kata, step, target, got, probe, rows)
+                       or _precision(target, rows)
+                       or _hard_coded(kata, target, got, want, probe, rows)
+                       or _generic(step, target, got, want, probe)
+                       or _wrong_values(target, got, want, probe))
+    return ident, sentence + _which_targets(kata, step, rows, probe)
 
 
-def _mistake_results(kata: Kata, step: Step, target: str, probe: Probe):
-    """(mistake, its d<target>) for every catalogued mistake of the step that runs on the probe's inputs."""
+def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
+    """For a step that returns several gradients: which are right, in backward order from the loss.
+
+    A gradient that is ~0 at this probe (db1, right after batchnorm) says nothing either way: left out.
+    """
+    if len(step.targets) < 2:
+        return ""
+    silent = {t for t, e in zip(step.targets, probe.expected)
+              if float(e.abs().max()) <= tolerance(e, probe.scale)}
+    wrong = {t for t in step.targets for r in rows if r.label.endswith(f" · d{t}") and not r.approximate}
+    lines = list(kata.graph.lines)
+
+    def last_use(t):  # the later its first consumer, the earlier the backward pass reaches it
+        return -min((lines.index(c) for c in kata.graph.consumers(t)), default=0)
+
+    order = sorted(step.targets, key=last_use)
+    right = [f"d{t}" for t in order if t not in wrong and t not in silent]
+    bad = [f"d{t}" for t in order if t in wrong]
+    if not right:
+        return (f" (every gradient differs, even d{order[0]}, the first the backward pass reaches: the slip is "
+                "at its start)")
+    first_bad = min(order.index(t) for t in wrong)
+    if all(f"d{t}" not in right for t in order[first_bad:]):  # everything from the first wrong one on
+        return (f" (right: {', '.join(right)}; wrong: {', '.join(bad)}; walking back from the loss, the first "
+                f"slip lies after {right[-1]} and before {bad[0]})")
+    return (f" (right: {', '.join(right)}; wrong: {', '.join(bad)}: the slip is in the lines of {', '.join(bad)} "
+            "themselves, since the gradients after them are right)")
+
+
+def _mistake_results(kata: Kata, step: Step, target: str, probe: Probe, rows=None):
+    """(mistake, its d<target>) for every catalogued mistake of the step that runs on the probe's inputs.
+
+    For a step that returns several gradients, with `rows`, a mistake must also be right and wrong
+    on the same gradients as the learner at this probe (one slip shows in all that come after it).
+    """
     index = step.targets.index(target)
+    label = f"{probe.label}, {probe.cfg.label} · d"
+    verdicts = {r.label[len(label):]: r.approximate for r in rows or () if r.label.startswith(label)}
     for m in mistakes.of(kata.folder, step.name):
         call = call_step(m.fn, {k: v.clone() for k, v in probe.kwargs.items()})
         if call.error is not None:
@@ -219,20 +256,29 @@ def _mistake_results(kata: Kata, step: Step, target: str, probe: Probe):
         if len(step.targets) > 1:
             if not isinstance(result, (tuple, list)) or len(result) != len(step.targets):
                 continue
+            if verdicts and any(t in verdicts and _right(r, e, probe) != verdicts[t]
+                                for t, r, e in zip(step.targets, result, probe.expected)):
+                continue
             result = result[index]
         if torch.is_tensor(result):
             yield m, result.detach()
 
 
-def _catalogued(kata: Kata, step: Step, target: str, got, probe: Probe):
-    for m, theirs in _mistake_results(kata, step, target, probe):
+def _right(got, want, probe: Probe) -> bool:
+    return (torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype
+            and close(got, want, probe.scale))
+
+
+def _catalogued(kata: Kata, step: Step, target: str, got, probe: Probe, rows=None):
+    for m, theirs in _mistake_results(kata, step, target, probe, rows):
         if theirs.shape == got.shape and close(got, theirs.to(got.dtype), probe.scale):
             return m.id, m.sentence
     return None
 
 
-def _factor(k: float, n: int) -> tuple[str, str]:
-    """(name, what it usually means) of a constant factor k, with n the batch size."""
+def _factor(k: float, cfg: Config) -> tuple[str, str]:
+    """(name, what it usually means) of a constant factor k, with the configuration's sizes."""
+    n = cfg.n
     named = [("n", n, "a 1/n is missing: a mean divides by n, and its gradient does too"),
              ("1/n", 1 / n, "an extra 1/n: the mean's 1/n is applied once, where the mean is, and every "
               "gradient after it already carries it"),
@@ -244,9 +290,17 @@ def _factor(k: float, n: int) -> tuple[str, str]:
               "one step only"),
              ("2", 2.0, "a 2 too many, or a 1/2 missing: d x**2/dx = 2x, d x**0.5/dx = 0.5 x**-0.5"),
              ("1/2", 0.5, "a 2 missing: d x**2/dx = 2x (a square's derivative keeps its 2)")]
-    for name, v, meaning in named:
+    sizes = [("n", n), ("vocab_size", cfg.vocab_size), ("n_hidden", cfg.n_hidden), ("n_embd", cfg.n_embd),
+             ("block_size", cfg.block_size)]
+    named = [(f"{name} (= {v:.4g}, with n = {n})" if "n" in name else name, v, meaning)
+             for name, v, meaning in named]
+    for a, x in sizes:
+        for b, y in sizes:
+            if a != b and x != y:
+                named.append((f"{a}/{b} (= {x}/{y} here)", x / y, f"a division by {b} where {a} belongs (or "
+                              "the reverse): check which dimension the mean or the sum runs over"))
+    for shown, v, meaning in named:
         if v and v != 1 and abs(k - v) <= 1e-3 * abs(v):
-            shown = f"{name} (= {v:.4g}, with n = {n})" if "n" in name else name
             return shown, meaning
     if abs(k - round(k)) <= 1e-3 * abs(k):
         return f"{round(k)}", "look for an extra or missing constant in the local derivative"
@@ -277,10 +331,11 @@ def _generic(step: Step, target: str, got, want, probe: Probe):
                         "derivative (a subtraction, a negative power, the minus of the loss)")
     k = _scale_factor(got, want, probe)
     if k is not None:
-        name, meaning = _factor(abs(k), probe.cfg.n)
+        name, meaning = _factor(abs(k), probe.cfg)
         ident = "bessel" if name.startswith(("n/(n-1)", "(n-1)/n")) else "scale"
         sign = " and the opposite sign" if k < 0 else ""
-        return ident, f"d{target} is autograd's times {name}{sign}: {meaning}"
+        return ident, (f"d{target} is autograd's times {name}{sign}: the pattern is right and a constant factor "
+                       f"is off — {meaning}")
     found = _branches(target, got, probe)
     if found:
         return found
@@ -333,7 +388,7 @@ def _branches(target: str, got, probe: Probe):
                         "and each branch keeps the sign of its own local derivative")
     if len(wrong) == 1:
         (b, c), = wrong.items()
-        name, meaning = _factor(c, n)
+        name, meaning = _factor(c, probe.cfg)
         ident = "bessel" if name.startswith(("n/(n-1)", "(n-1)/n")) else "scale"
         return ident, f"the gradient through {b} is off by a factor {name} ({meaning}); the other branch is right"
     return None

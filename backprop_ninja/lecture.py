@@ -80,12 +80,14 @@ def init_parameters(cfg: Config) -> dict[str, torch.Tensor]:
 def make_batch(cfg: Config) -> dict[str, torch.Tensor]:
     """A random batch: Xb (n, block_size) and Yb (n,), int64.
 
-    The last row of Xb repeats the first, so some embedding rows are used
-    twice or more in every configuration (dC must accumulate them).
+    The last character of the last example repeats the first of the first,
+    so some embedding row is used twice or more in every configuration (dC
+    must accumulate), while the examples themselves stay different (two
+    equal rows would make a batch of 2 have zero variance).
     """
     g = torch.Generator().manual_seed(cfg.seed + 1)
     Xb = torch.randint(0, cfg.vocab_size, (cfg.n, cfg.block_size), generator=g)  # (n, block_size)
-    Xb[-1] = Xb[0]
+    Xb[-1, -1] = Xb[0, 0]
     Yb = torch.randint(0, cfg.vocab_size, (cfg.n,), generator=g)  # (n,)
     return {"Xb": Xb.to(cfg.device), "Yb": Yb.to(cfg.device)}
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import inspect
 import sys
 
-from .check import DEFAULT_SECONDS, Verdict, check_step
-from .katas import KATAS, Kata, kata as find_kata
+from .checker import DEFAULT_SECONDS, Verdict, check_step
+from .katas import KATAS, Kata
+from .katas import kata as find_kata
 
 
 class NotebookVerdict(Verdict):
@@ -24,8 +25,12 @@ class NotebookVerdict(Verdict):
         return self.status == "done"
 
 
-def _kata(step: str, kata) -> tuple[Kata, str]:
-    """The kata of `step` (and a note when another kata has a step of that name)."""
+def _kata(step: str, kata, fn=None) -> tuple[Kata, str]:
+    """The kata of `step` (and a note when another kata has a step of that name).
+
+    A shared name without kata= goes to the kata whose parameters `fn` takes,
+    else to the lowest kata (01).
+    """
     if isinstance(kata, Kata):
         chosen = kata
     elif kata is not None:
@@ -37,13 +42,21 @@ def _kata(step: str, kata) -> tuple[Kata, str]:
         having = [k for k in KATAS if step in k.step_names]
         if not having:
             raise ValueError(_unknown(step))
-        chosen = having[0]
+        params = _params(fn)
+        chosen = next((k for k in having if k.step(step).params == params), having[0])
     if step not in chosen.step_names:
         raise ValueError(f"kata {chosen.number} has no step {step!r}; its steps: {', '.join(chosen.step_names)}")
     others = [k for k in KATAS if k is not chosen and step in k.step_names]
     note = "".join(f"\n(this is {step} of kata {chosen.number}, {chosen.title}; for kata {k.number}, "
                    f"{k.title}: check({step!r}, kata={k.number!r}))" for k in others) if kata is None else ""
     return chosen, note
+
+
+def _params(fn) -> tuple[str, ...] | None:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return None
 
 
 def _unknown(step: str) -> str:
@@ -80,8 +93,9 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
     kata:  needed only for a name two katas share. dlogits is in kata 01 (the
            atomic graph) and kata 02 (cross entropy in one expression); dhprebn
            in kata 01 and kata 03 (batchnorm in one expression). Without kata=,
-           such a name means kata 01's step, the first you meet; write
-           kata="02" or kata="03" for the fused one.
+           the kata whose parameters your function takes is chosen
+           (dlogits(logits, Yb) is kata 02's), else kata 01's step, the first
+           you meet; kata="02" or kata="03" says it outright.
     seconds: per-call time limit (a runaway loop is stopped).
     quiet: return the verdict without printing.
 
@@ -89,12 +103,12 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
     comparison table and `diagnosis: <id> — <sentence>`. Needs torch only: no
     pytest run and no clone of the repository.
     """
-    chosen, note = _kata(step, kata)
     if fn is None:
         fn = _caller_function(step)
-        if fn is None:
-            raise NameError(f"no function named {step} here: define `def {step}({', '.join(chosen.step(step).params)}):` "
-                            f"first, or pass yours: check({step!r}, my_function)")
+    chosen, note = _kata(step, kata, fn)
+    if fn is None:
+        raise NameError(f"no function named {step} here: define `def {step}({', '.join(chosen.step(step).params)}):` "
+                        f"first, or pass yours: check({step!r}, my_function)")
     if not callable(fn):
         raise TypeError(f"check({step!r}, fn): fn must be your function for {chosen.step(step).signature()}, "
                         f"not {type(fn).__name__}")
@@ -103,6 +117,8 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
         if verdict.status == "done":
             configs = ", ".join(c.label for c in chosen.configs)
             print(f"{step}: done — matches autograd ({configs}){note}")
+        elif verdict.status == "todo" and not verdict.where:
+            print(f"todo: {step} — it still raises NotImplementedError{note}")
         else:
             print((verdict.report or verdict.line) + note)
         sys.stdout.flush()

@@ -28,8 +28,13 @@ class Probe:
     cfg: Config
     kwargs: dict  # parameter name -> tensor, fresh clones
     expected: tuple  # one tensor per target
-    scale: float  # the size of the computation, for the absolute tolerance
+    scales: tuple  # per target, the size of the computation, for the absolute tolerance
     branches: dict  # consumer line -> the gradient through it alone (targets[0] only)
+
+    @property
+    def scale(self) -> float:
+        """The size of the computation of the first (for most steps, the only) target."""
+        return self.scales[0]
 
 
 def upstream_of(step: Step, graph: Graph) -> tuple[str, ...]:
@@ -77,8 +82,11 @@ def lecture_probe(step: Step, graph: Graph, cfg: Config) -> Probe:
     branches = {}
     if len(step.targets) == 1 and len(frontier) > 1:
         branches = _pull(graph, tr.values, step.targets[0], frontier, tr.grads) or {}
-    upstream = [tr.grads[f] for f in frontier]
-    return Probe("lecture probe", cfg, kwargs, expected, _scale(expected, upstream), branches)
+    if len(step.targets) == 1:
+        scales = (_scale(expected, [tr.grads[f] for f in frontier]),)
+    else:  # each gradient at the size of its own computation: its own and its consumers' gradients
+        scales = tuple(_scale([tr.grads[t]], [tr.grads[c] for c in graph.consumers(t)]) for t in step.targets)
+    return Probe("lecture probe", cfg, kwargs, expected, scales, branches)
 
 
 def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
@@ -95,7 +103,7 @@ def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
         return None
     expected = (sum(branches.values()),)
     kwargs = {p: _fresh(tr.values[p] if p in tr.values else grads[p[1:]]) for p in step.params}
-    return Probe("local probe", cfg, kwargs, expected, _scale(expected, grads.values()),
+    return Probe("local probe", cfg, kwargs, expected, (_scale(expected, grads.values()),),
                  branches if len(frontier) > 1 else {})
 
 

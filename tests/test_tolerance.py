@@ -30,12 +30,12 @@ def relative_errors(k, step_name, fn):
             results = (call.result,) if len(step.targets) == 1 else call.result
             if call.error is not None or call.mutated or not isinstance(results, (tuple, list)):
                 return None
-            for got, want in zip(results, probe.expected):
+            for got, want, scale in zip(results, probe.expected, probe.scales):
                 if not torch.is_tensor(got) or got.shape != want.shape or got.dtype != want.dtype:
                     return None
                 if got.requires_grad or not torch.isfinite(got).all():
                     return None
-                found.append((float((got - want).abs().max()) / probe.scale, want.dtype))
+                found.append((float((got - want).abs().max()) / scale, want.dtype))
     return found
 
 

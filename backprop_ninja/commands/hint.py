@@ -105,6 +105,13 @@ def command(step: str, number: str | None = None, level: int | None = None) -> s
             + (f" --level {level}" if level and level > 1 else ""))
 
 
+def check_command(kata: KataHints, step: str) -> str:
+    """The pytest line that checks that one step (-k, unless its name is inside another's: dcounts)."""
+    if any(step in other for other in kata.hints if other != step):
+        return f"pytest katas/{kata.folder}/test_{kata.module.stem}.py::test_{step}"
+    return f"pytest katas/{kata.folder} -k {step}"
+
+
 def choose(root: Path, found: list[KataHints], step: str) -> KataHints:
     """Of the katas that have `step`, the first where it is still a stub; else the lowest."""
     for k in found:
@@ -167,10 +174,10 @@ def run(args) -> int:
         more = ", ".join(f"level {n}: {LEVEL_NAMES[n]}" for n in range(level + 1, 4))
         print(f"more:  {command(step, number, level + 1)}   ({more})")
     else:
-        print(f"that was the last hint; check it: pytest katas/{kata.folder} -k {step}")
+        print(f"that was the last hint; check it: {check_command(kata, step)}")
     for other in katas:
         if other is not kata and step in other.hints:
-            print(f"also in kata {other.number}: {command(step, other.number, level)}")
+            print(f"also in kata {other.number}: {command(step, other.number)}")
     return 0
 
 

@@ -82,7 +82,8 @@ def _verdict(kata, module, name: str, seconds: float):
     try:
         fn = loader.step_function(module, kata, name)
     except loader.ImplError as e:
-        return Verdict(kata.folder, name, "wrong", "no-step", str(e), report=f"{name}: missing\ndiagnosis: no-step — {e}")
+        return Verdict(kata.folder, name, "wrong", "no-step", str(e),
+                       report=f"{name}: missing\ndiagnosis: no-step — {e}")
     with _quiet():  # a learner's print() inside a step would drown the table
         return check_step(kata, name, fn, seconds)
 

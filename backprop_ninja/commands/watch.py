@@ -8,9 +8,11 @@ runs. Watching needs the optional extra: pip install "backprop-ninja[watch]".
 from __future__ import annotations
 
 import os
+import queue
 import shlex
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 CLEAR = "\033[2J\033[H"
@@ -48,19 +50,107 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def run_pytest(cmd: list[str]) -> int:
-    """One run, its output straight to the terminal."""
-    return subprocess.call(cmd)
+#: a pytest process that imports pytest, torch and the harness first, then waits for "go" (so a
+#: run after a save does not wait for torch); everything the learner writes is read after "go".
+WARM = """
+import os, signal, sys
+signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C stops the run at once, quietly: watch says so
+import warnings
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+import pytest, backprop_ninja.plugin
+if sys.stdin.readline() != "go\\n":
+    os._exit(0)
+code = pytest.main(sys.argv[1:])
+sys.stdout.flush(); sys.stderr.flush()
+os._exit(int(code))  # skip the interpreter's teardown (seconds, with torch loaded): the run is over
+"""
 
 
-def python_changes(paths: list[Path]):
-    """Sets of changed .py files under `paths`, one set per save (a burst of events counts once).
+class WarmPytest:
+    """Runs pytest in a fresh process each time; the next process is started (and has imported
+    torch) while the learner edits, so a run after a save starts at once. close() ends it."""
 
-    Raises ImportError when watchfiles is not installed.
+    def __init__(self, args: list[str]):
+        self.args = args
+        self.next = None
+
+    def _spawn(self):
+        return subprocess.Popen([sys.executable, "-c", WARM, *self.args], stdin=subprocess.PIPE, text=True)
+
+    def __call__(self) -> int:
+        proc, self.next = self.next or self._spawn(), None
+        proc.stdin.write("go\n")
+        proc.stdin.close()
+        code = proc.wait()
+        self.next = self._spawn()
+        return code
+
+    def close(self) -> None:
+        proc, self.next = self.next, None
+        if proc is not None:
+            try:
+                proc.stdin.close()  # readline() sees the end: it exits without running
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                proc.kill()
+                proc.wait()
+
+
+class Changes:
+    """Sets of (change, path) of the .py files under `paths`, one set per save; __pycache__ and
+    other files are ignored.
+
+    Watching starts when the object is made, in a thread, so a save while a run
+    is going still triggers the next run; saves queued during a run make one
+    set. Raises ImportError when watchfiles is not installed. close() stops it.
     """
-    import watchfiles
 
-    return watchfiles.watch(*paths, watch_filter=watchfiles.PythonFilter(), raise_interrupt=True)
+    def __init__(self, paths: list[Path], poll: float = 0.2):
+        import watchfiles
+
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._poll = poll
+        self._thread = threading.Thread(target=self._watch, args=(watchfiles, list(paths)), daemon=True,
+                                        name="backprop-ninja-watch")
+        self._thread.start()
+
+    def _watch(self, watchfiles, paths) -> None:
+        try:
+            for changed in watchfiles.watch(*paths, watch_filter=watchfiles.PythonFilter(),
+                                            stop_event=self._stop, raise_interrupt=False):
+                self._queue.put(changed)
+        except Exception as e:  # e.g. the folder was deleted: the main thread reports it
+            self._queue.put(e)
+        self._queue.put(None)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> set:
+        while True:
+            try:
+                item = self._queue.get(timeout=self._poll)  # a timeout keeps Ctrl-C responsive
+            except queue.Empty:
+                continue
+            if item is None:
+                raise StopIteration
+            if isinstance(item, Exception):
+                raise item
+            merged = set(item)
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    return merged
+                if isinstance(more, set):
+                    merged |= more
+                else:
+                    self._queue.put(more)
+                    return merged
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def loop(runner, changes, *, max_runs: int | None = None, clear: bool = False,
@@ -72,7 +162,7 @@ def loop(runner, changes, *, max_runs: int | None = None, clear: bool = False,
     tests); `clear` wipes the screen before each run, else a rule separates runs.
     """
     out = out or sys.stdout
-    changes = iter(changes)
+    source, changes = changes, iter(changes)
     runs, changed = 0, None
     try:
         while True:
@@ -95,6 +185,9 @@ def loop(runner, changes, *, max_runs: int | None = None, clear: bool = False,
     except KeyboardInterrupt:
         print("\nwatch stopped", file=out, flush=True)
         return 0
+    finally:
+        if hasattr(source, "close"):
+            source.close()
 
 
 def default_kata(root: Path):
@@ -140,17 +233,24 @@ def run(args) -> int:
         if kata is None:
             print(f"backprop-ninja watch: no kata under {_shown(root)}", file=sys.stderr)
             return 1
-    folder = root / kata.folder
-    if not folder.is_dir():
+    repo = katas.repo_root()
+    tests = (repo or root.parent) / "katas" / kata.folder  # the kata's tests (and, by default, its file)
+    folder = root / kata.folder  # the learner's file: what is watched
+    if not (tests / f"test_{kata.module}").is_file() or not folder.is_dir():
         print(f"backprop-ninja watch: kata {kata.number} ({kata.folder}) is not in this checkout", file=sys.stderr)
         return 1
     if note:
         print(note)
-    cmd = pytest_command(folder, getattr(args, "impl", None), getattr(args, "keyword", None))
+    cmd = pytest_command(tests, getattr(args, "impl", None), getattr(args, "keyword", None))
     banner = f"\nwatching {_shown(folder)}/ — save a file to run again, Ctrl-C to stop"
+
+    pytest = WarmPytest(cmd[3:])
 
     def runner():
         print("$ " + shlex.join(cmd[2:]), flush=True)  # pytest katas/NN_name ..., as the learner would type it
-        return run_pytest(cmd)
+        return pytest()
 
-    return loop(runner, python_changes([folder]), clear=sys.stdout.isatty(), banner=banner)
+    try:
+        return loop(runner, Changes([folder]), clear=sys.stdout.isatty(), banner=banner)
+    finally:
+        pytest.close()

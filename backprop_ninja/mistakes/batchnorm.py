@@ -79,3 +79,22 @@ def dhprebn_summed_over_features(dhpreact, bngain, bnvar_inv, bnraw):
     n = dhpreact.shape[0]
     return bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(1, keepdim=True)
                                      - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(1, keepdim=True))
+
+
+# --- more classic slips (diagnosis catalogue) ---------------------------------------------------
+
+@mistake(K, "dhprebn", "hard-coded",
+         "this is exactly the formula with n = 32: 32 is the lecture's batch size, right there and wrong at any "
+         "other; take n = dhpreact.shape[0]")
+def dhprebn_n_is_32(dhpreact, bngain, bnvar_inv, bnraw):
+    n = 32
+    return bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
+
+
+@mistake(K, "dhprebn", "mutated-input",
+         "dhpreact *= ... scales the upstream gradient the harness handed in, in place: write "
+         "g = bngain * bnvar_inv * dhpreact, a new tensor")
+def dhprebn_scaled_in_place(dhpreact, bngain, bnvar_inv, bnraw):
+    n = dhpreact.shape[0]
+    dhpreact *= bngain * bnvar_inv
+    return 1 / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))

@@ -1,6 +1,5 @@
 """Classic wrong answers of kata 02: dlogits = (softmax(logits) - one_hot(Yb)) / n."""
 
-import torch
 import torch.nn.functional as F
 
 from . import mistake
@@ -72,3 +71,28 @@ def dlogits_softmax_without_max(logits, Yb):
     counts = logits.exp()  # (n, vocab_size): inf for large logits
     probs = counts / counts.sum(1, keepdim=True)
     return (probs - _one_hot(logits, Yb)) / logits.shape[0]
+
+
+# --- more classic slips (diagnosis catalogue) ---------------------------------------------------
+
+@mistake(K, "dlogits", "hard-coded",
+         "this is exactly (softmax - one_hot) / 32: 32 is the lecture's batch size, right there and wrong at "
+         "any other; take n = logits.shape[0]")
+def dlogits_over_32(logits, Yb):
+    return (F.softmax(logits, 1) - _one_hot(logits, Yb)) / 32
+
+
+@mistake(K, "dlogits", "wrong-values",
+         "this is exactly (log_softmax - one_hot) / n: the gradient of -log softmax[Yb] is the softmax itself "
+         "(the probabilities) minus the one-hot, not the log-probabilities")
+def dlogits_log_softmax(logits, Yb):
+    return (F.log_softmax(logits, 1) - _one_hot(logits, Yb)) / logits.shape[0]
+
+
+@mistake(K, "dlogits", "mutated-input",
+         "logits -= logits.max(...) subtracts the max in place, inside the tensor the harness handed in: "
+         "compute logits - logits.max(1, keepdim=True).values as a new tensor")
+def dlogits_max_subtracted_in_place(logits, Yb):
+    logits -= logits.max(1, keepdim=True).values
+    counts = logits.exp()  # (n, vocab_size)
+    return (counts / counts.sum(1, keepdim=True) - _one_hot(logits, Yb)) / logits.shape[0]

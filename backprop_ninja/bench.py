@@ -1,0 +1,319 @@
+"""`backprop-ninja bench`: how much faster the fused gradients are, measured side by side.
+
+Each row of the table times a *baseline* and a *candidate* in the same run
+with torch.utils.benchmark, at the lecture's sizes, on one CPU thread by
+default. The candidate is always code of the tree chosen with --impl (the
+learner's katas/ by default); the baseline is fixed, so the ratio says what
+the learner's fusion buys:
+
+- cross-entropy backward: the eight atomic steps dlogprobs … dlogits vs the
+  fused kata-02 dlogits;
+- batchnorm backward: the atomic steps dbnraw … dhprebn (the notebook's
+  nine lines) vs the fused kata-03 dhprebn;
+- dC: the lecture's Python loop vs the kata-01 dC.
+
+The atomic baselines come from reference/01_atomic_graph, the worked
+solution, never from the learner's kata 01: the row then measures fusion
+alone, not how a particular kata 01 was written, and it is available before
+kata 01 is done.
+
+A candidate step is checked (check_step) before it is timed: one not
+written yet is a line "kata 02 dlogits: not written yet — pytest …", one
+that is wrong is named with its diagnosis and not timed. Speed is reported,
+never asserted.
+
+Adding a row: write `def my_row(bench: Bench) -> Row`, decorate it with
+@row, and get the candidate's functions with bench.step("04", "backward")
+(it raises NotReady when the step is not written or wrong). Rows run in
+the order they are registered.
+
+Exit code: 0 when every row was measured or waits for a step not written
+yet; 1 when a step is wrong or its file cannot be loaded; 2 when --impl
+names no folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Callable
+
+DEFAULT_MIN_TIME = 0.2  # seconds of timing per measurement (blocked_autorange's min_run_time)
+ROUNDS = 2  # baseline and candidate are measured in alternation, this many times each
+
+
+def register(subparsers) -> None:
+    """Add the `bench` command to the CLI's subparsers; it calls run(args)."""
+    p = subparsers.add_parser(
+        "bench", help="speed ratios: fused vs atomic gradients, loop vs vectorized dC",
+        description="Time your fused gradients against the atomic ones (and the lecture's dC loop "
+                    "against your dC), side by side in one run, at the lecture's sizes.",
+        epilog="Exit code: 0 measured (a step not written yet is skipped with a note), "
+               "1 a step is wrong or cannot be loaded (it is not timed), 2 no such --impl folder.")
+    p.add_argument("--impl", metavar="PATH", default=None,
+                   help="time the kata modules under PATH, a tree shaped like katas/ (e.g. reference); "
+                        "also $BACKPROP_NINJA_IMPL; default katas/")
+    p.add_argument("--threads", metavar="N", type=int, default=1,
+                   help="torch CPU threads while timing (default 1)")
+    p.add_argument("--min-time", metavar="SECONDS", type=float, default=DEFAULT_MIN_TIME,
+                   help=f"timing per measurement, {ROUNDS} measurements per side (default {DEFAULT_MIN_TIME:g})")
+    p.set_defaults(func=run)
+
+
+class NotReady(Exception):
+    """A row cannot be timed; the message is one line for the learner."""
+
+    def __init__(self, message: str, wrong: bool = False):
+        super().__init__(message)
+        self.wrong = wrong  # True: a step is wrong or broken (exit code 1); False: not written yet
+
+
+@dataclasses.dataclass
+class Row:
+    """One line of the table: the same work done two ways."""
+
+    what: str
+    baseline: str
+    baseline_us: float
+    candidate: str
+    candidate_us: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> str:
+        """'3.1x faster' (candidate vs baseline), or 'x slower' when the candidate loses."""
+        r = self.baseline_us / self.candidate_us
+        word, r = ("faster", r) if r >= 1 else ("slower", 1 / r)
+        return f"{r:.0f}x {word}" if r >= 100 else f"{r:.1f}x {word}"
+
+
+ROWS: list[Callable] = []  # row functions, in the order they are printed
+
+
+def row(fn: Callable) -> Callable:
+    """Register a row function: fn(bench) -> Row, or raise NotReady."""
+    ROWS.append(fn)
+    return fn
+
+
+class Bench:
+    """What a row function needs: the trees, the lecture's values, a timer, checked steps."""
+
+    def __init__(self, impl: Path, repo: Path | None, threads: int, min_time: float, impl_option: str | None):
+        from . import lecture
+
+        self.impl = impl
+        self.repo = repo
+        self.threads = threads
+        self.min_time = min_time
+        self.cfg = lecture.LECTURE
+        self._impl_option = impl_option
+        self._modules: dict = {}
+
+    # --- values -----------------------------------------------------------------------------------
+    def trace(self, graph=None):
+        """The lecture's forward pass and its autograd gradients (cached)."""
+        from . import lecture
+
+        return lecture.trace(graph or lecture.ATOMIC, self.cfg)
+
+    # --- code ---------------------------------------------------------------------------------------
+    def _module(self, root: Path, kata):
+        from . import loader
+
+        key = (root, kata.folder)
+        if key not in self._modules:
+            try:
+                self._modules[key] = loader.load(loader.kata_file(root, kata))
+            except loader.ImplError as e:
+                self._modules[key] = e
+        found = self._modules[key]
+        if isinstance(found, Exception):
+            raise NotReady(f"kata {kata.number}: {found}", wrong=True)
+        return found
+
+    def reference(self, kata_key: str):
+        """The worked solution's module of a kata (the fixed baselines)."""
+        from . import katas
+
+        kata = katas.kata(kata_key)
+        if self.repo is None or not (self.repo / "reference" / kata.folder).is_dir():
+            raise NotReady(f"no reference/{kata.folder} found (run this inside your clone of backprop-ninja): "
+                           "the atomic baseline is the worked solution", wrong=True)
+        return self._module(self.repo / "reference", kata)
+
+    def pytest_command(self, kata) -> str:
+        default = self.repo is not None and self.impl == (self.repo / "katas").resolve()
+        return f"pytest katas/{kata.folder}" + ("" if default or not self._impl_option
+                                                 else f" --impl {self._impl_option}")
+
+    def step(self, kata_key: str, name: str):
+        """The candidate's function for a step, once check_step says it is done."""
+        from . import katas, loader
+        from .checker import check_step
+
+        kata = katas.kata(kata_key)
+        module = self._module(self.impl, kata)
+        try:
+            fn = loader.step_function(module, kata, name)
+        except loader.ImplError as e:
+            raise NotReady(f"kata {kata.number} {name}: {e}", wrong=True) from None
+        verdict = check_step(kata, name, fn)
+        if verdict.status == "todo":
+            raise NotReady(f"kata {kata.number} {name}: not written yet — {self.pytest_command(kata)}")
+        if verdict.status != "done":
+            raise NotReady(f"kata {kata.number} {name}: wrong ({verdict.diagnosis}), so not timed — "
+                           f"{self.pytest_command(kata)}", wrong=True)
+        return fn
+
+    # --- time ----------------------------------------------------------------------------------------
+    def time_pair(self, baseline: Callable, candidate: Callable) -> tuple[float, float]:
+        """Median µs per call of each, measured in alternation (the best median of ROUNDS each)."""
+        from torch.utils import benchmark
+
+        best = [float("inf"), float("inf")]
+        for _ in range(ROUNDS):
+            for i, fn in enumerate((baseline, candidate)):
+                timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=self.threads)
+                m = timer.blocked_autorange(min_run_time=self.min_time)
+                best[i] = min(best[i], m.median * 1e6)
+        return best[0], best[1]
+
+
+def _values(tr, *names):
+    """Fresh copies of forward values or (for d<name>) autograd gradients from a trace."""
+    return [(tr.grads[n[1:]] if n.startswith("d") and n not in tr.values else tr.values[n]).clone()
+            for n in names]
+
+
+@row
+def cross_entropy(bench: Bench) -> Row:
+    """Kata 02's fused dlogits vs the eight atomic steps of kata 01 (the lecture's 01:26:31)."""
+    fused = bench.step("02", "dlogits")
+    ref = bench.reference("01")
+    logits, Yb, logprobs, probs, counts, counts_sum, counts_sum_inv = _values(
+        bench.trace(), "logits", "Yb", "logprobs", "probs", "counts", "counts_sum", "counts_sum_inv")
+
+    def atomic():
+        dlogprobs = ref.dlogprobs(logprobs, Yb)
+        dprobs = ref.dprobs(probs, dlogprobs)
+        dcounts_sum_inv = ref.dcounts_sum_inv(counts, dprobs)
+        dcounts_sum = ref.dcounts_sum(counts_sum, dcounts_sum_inv)
+        dcounts = ref.dcounts(counts_sum_inv, dprobs, dcounts_sum)
+        dnorm_logits = ref.dnorm_logits(counts, dcounts)
+        dlogit_maxes = ref.dlogit_maxes(dnorm_logits)
+        return ref.dlogits(logits, dnorm_logits, dlogit_maxes)
+
+    a, f = bench.time_pair(atomic, lambda: fused(logits, Yb))
+    return Row("cross-entropy backward", "8 atomic steps (ref. kata 01)", a, "fused dlogits (kata 02)", f)
+
+
+@row
+def batchnorm(bench: Bench) -> Row:
+    """Kata 03's fused dhprebn vs the atomic steps dbnraw … dhprebn of kata 01 (01:36:37)."""
+    fused = bench.step("03", "dhprebn")
+    ref = bench.reference("01")
+    dhpreact, bngain, bnvar_inv, bnraw, bndiff, bndiff2, bnvar = _values(
+        bench.trace(), "dhpreact", "bngain", "bnvar_inv", "bnraw", "bndiff", "bndiff2", "bnvar")
+
+    def atomic():
+        dbnraw = ref.dbnraw(bngain, dhpreact)
+        dbnvar_inv = ref.dbnvar_inv(bndiff, dbnraw)
+        dbnvar = ref.dbnvar(bnvar, dbnvar_inv)
+        dbndiff2 = ref.dbndiff2(bndiff2, dbnvar)
+        dbndiff = ref.dbndiff(bndiff, bnvar_inv, dbnraw, dbndiff2)
+        dbnmeani = ref.dbnmeani(dbndiff)
+        return ref.dhprebn(dbndiff, dbnmeani)
+
+    a, f = bench.time_pair(atomic, lambda: fused(dhpreact, bngain, bnvar_inv, bnraw))
+    return Row("batchnorm backward", "7 atomic steps (ref. kata 01)", a, "fused dhprebn (kata 03)", f)
+
+
+def dC_loop(C, Xb, demb):
+    """The lecture's dC: a Python loop over every position of the batch. C (27, 10) -> (27, 10)."""
+    dC = C.new_zeros(C.shape)
+    for k in range(Xb.shape[0]):
+        for j in range(Xb.shape[1]):
+            dC[Xb[k, j]] += demb[k, j]
+    return dC
+
+
+@row
+def embedding(bench: Bench) -> Row:
+    """Kata 01's dC vs the lecture's loop over the batch."""
+    mine = bench.step("01", "dC")
+    C, Xb, demb = _values(bench.trace(), "C", "Xb", "demb")
+    a, f = bench.time_pair(lambda: dC_loop(C, Xb, demb), lambda: mine(C, Xb, demb))
+    r = Row("embedding backward dC", "Python loop (lecture)", a, "dC (kata 01)", f)
+    if a / f < 2:
+        r.note = ("this dC is about as slow as the loop: one tensor operation (index_add_, or a one-hot "
+                  "matmul) does the whole batch at once")
+    return r
+
+
+def table(rows: list[Row]) -> str:
+    """The rows as aligned columns: what | baseline µs | candidate µs | ratio."""
+    head = ("what", "baseline", "µs", "candidate", "µs", "ratio")
+    cells = [head] + [(r.what, r.baseline, f"{r.baseline_us:.1f}", r.candidate, f"{r.candidate_us:.1f}", r.ratio)
+                      for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(head))]
+    right = {2, 4}  # numbers are right-aligned
+    lines = ["  ".join(c[i].rjust(widths[i]) if i in right else c[i].ljust(widths[i]) for i in range(len(head)))
+             .rstrip() for c in cells]
+    return "\n".join(lines)
+
+
+def _shown(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+    return rel if not rel.startswith("..") else str(path)
+
+
+def run(args) -> int:
+    """Time every row; print the table, then a line for each row that could not be timed."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    import torch
+
+    from . import katas, loader
+
+    try:
+        impl = loader.impl_root(args.impl)
+    except loader.ImplError as e:
+        print(f"backprop-ninja bench: {e}")
+        return 2
+    repo = katas.repo_root() or katas.repo_root(impl)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        bench = Bench(impl, repo, args.threads, args.min_time, args.impl)
+        print(f"backprop-ninja bench — {bench.cfg.describe()}, {bench.cfg.device}")
+        print(f"torch {torch.__version__}, {args.threads} thread{'s' if args.threads != 1 else ''}; "
+              f"each time is the median µs per call, baseline and candidate measured in alternation")
+        print(f"candidate: {_shown(impl)}   atomic baselines: "
+              f"{_shown(repo / 'reference' / '01_atomic_graph') if repo else '(no reference/ found)'} "
+              "(the worked solution, so a row measures the fusion alone)")
+        done, skipped, wrong = [], [], False
+        for fn in ROWS:
+            try:
+                done.append(fn(bench))
+            except NotReady as e:
+                skipped.append(str(e))
+                wrong = wrong or e.wrong
+        print()
+        if done:
+            print(table(done))
+            for r in done:
+                if r.note:
+                    print(f"note: {r.what}: {r.note}")
+        else:
+            print("nothing to time yet")
+        for line in skipped:
+            print(line)
+        return 1 if wrong else 0
+    finally:
+        torch.set_num_threads(threads_before)
