@@ -21,6 +21,7 @@ chain rule the learner can act on:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
@@ -78,7 +79,8 @@ def _catalogued_form(step: Step, target: str, got, probe: Probe):
         theirs = theirs.to(got.dtype)
         fin = torch.isfinite(got)
         if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(got), torch.isnan(theirs))
-                and close(torch.where(fin, got, 0), torch.where(fin, theirs, 0), probe.scale)):
+                and close(torch.where(fin, got, 0), torch.where(fin, theirs, 0),
+                          probe.scales[step.targets.index(target)])):
             return m.id, m.sentence
     return None
 
@@ -202,12 +204,19 @@ def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
 
 def values(kata: Kata, step: Step, target: str, got, want, probe: Probe, rows) -> tuple[str, str]:
     """The id and sentence that best explain right-shaped but wrong values."""
-    ident, sentence = (_catalogued(kata, step, target, got, probe, rows)
+    whole, probe = probe, _focus(probe, step, target)
+    ident, sentence = (_catalogued(kata, step, target, got, whole, rows)
                        or _precision(target, rows)
                        or _hard_coded(kata, target, got, want, probe, rows)
                        or _generic(step, target, got, want, probe)
                        or _wrong_values(target, got, want, probe))
-    return ident, sentence + _which_targets(kata, step, rows, probe)
+    return ident, sentence + _which_targets(kata, step, rows, whole)
+
+
+def _focus(probe: Probe, step: Step, target: str) -> Probe:
+    """The probe as seen by one target: its own scale first (steps with several gradients)."""
+    i = step.targets.index(target)
+    return dataclasses.replace(probe, scales=(probe.scales[i],) + probe.scales[:i] + probe.scales[i + 1:])
 
 
 def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
@@ -217,8 +226,8 @@ def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
     """
     if len(step.targets) < 2:
         return ""
-    silent = {t for t, e in zip(step.targets, probe.expected)
-              if float(e.abs().max()) <= tolerance(e, probe.scale)}
+    silent = {t for t, e, scale in zip(step.targets, probe.expected, probe.scales)
+              if float(e.abs().max()) <= tolerance(e, scale)}
     wrong = {t for t in step.targets for r in rows if r.label.endswith(f" · d{t}") and not r.approximate}
     lines = list(kata.graph.lines)
 
@@ -256,22 +265,23 @@ def _mistake_results(kata: Kata, step: Step, target: str, probe: Probe, rows=Non
         if len(step.targets) > 1:
             if not isinstance(result, (tuple, list)) or len(result) != len(step.targets):
                 continue
-            if verdicts and any(t in verdicts and _right(r, e, probe) != verdicts[t]
-                                for t, r, e in zip(step.targets, result, probe.expected)):
+            if verdicts and any(t in verdicts and _right(r, e, scale) != verdicts[t]
+                                for t, r, e, scale in zip(step.targets, result, probe.expected, probe.scales)):
                 continue
             result = result[index]
         if torch.is_tensor(result):
             yield m, result.detach()
 
 
-def _right(got, want, probe: Probe) -> bool:
+def _right(got, want, scale: float) -> bool:
     return (torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype
-            and close(got, want, probe.scale))
+            and close(got, want, scale))
 
 
 def _catalogued(kata: Kata, step: Step, target: str, got, probe: Probe, rows=None):
+    scale = probe.scales[step.targets.index(target)]
     for m, theirs in _mistake_results(kata, step, target, probe, rows):
-        if theirs.shape == got.shape and close(got, theirs.to(got.dtype), probe.scale):
+        if theirs.shape == got.shape and close(got, theirs.to(got.dtype), scale):
             return m.id, m.sentence
     return None
 

@@ -73,3 +73,12 @@ def test_renamed_parameters_are_reported_as_a_signature_mismatch():
     verdict = check_step(ATOMIC, "dprobs", dprobs)
     assert verdict.diagnosis == "signature"
     assert "dprobs(probs, dlogprobs)" in verdict.sentence
+
+
+def test_a_step_that_raises_only_at_odd_sizes_is_named_hard_coded():
+    def demb(emb, dembcat):
+        return dembcat.view(32, 3, 10)
+
+    verdict = check_step(ATOMIC, "demb", demb)
+    assert verdict.diagnosis == "hard-coded"
+    assert "odd sizes" in verdict.sentence

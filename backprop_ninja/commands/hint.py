@@ -63,7 +63,10 @@ def all_hints(root: Path) -> list[KataHints]:
 
     found = []
     for path in sorted(root.glob("katas/[0-9][0-9]_*/hints.toml")):
-        found.append(KataHints(path.parent.name, load_hints(path)))
+        try:
+            found.append(KataHints(path.parent.name, load_hints(path)))
+        except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
+            print(f"backprop-ninja hint: skipping {path}: {e}", file=sys.stderr)
     return found
 
 

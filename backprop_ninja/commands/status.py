@@ -20,7 +20,7 @@ MISSING = "not in this checkout"
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("status", help="every kata and step: done / wrong / todo, and the next step",
-                              description="Check every step of every kata (in this process, no pytest) "
+                              description="Check every step of every kata (in this process, without running pytest) "
                                           "and name the next step to write.")
     p.add_argument("--impl", metavar="PATH", default=None,
                    help="check the kata modules under PATH, a tree shaped like katas/ (e.g. reference); "
@@ -215,11 +215,11 @@ def run(args) -> int:
     t0 = time.perf_counter()
     states = survey(root, getattr(args, "step_timeout", None))
     checked = time.perf_counter() - t0
-    tty = sys.stdout.isatty()
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
     print(f"backprop-ninja status — {rel(str(root))}/")
     print()
-    for line in render(states, _Paint(tty), width):
+    for line in render(states, _Paint(colour), width):
         print(line)
     steps = sum(len(s.verdicts) for s in states)
     print(f"checked {steps} steps in {checked:.1f} s")

@@ -1,8 +1,10 @@
 """`backprop-ninja watch [KATA]`: run a kata's tests, then again on every save.
 
-Each run is `python -m pytest katas/<folder>` in a fresh process (the same
-Python), so every run sees the file as saved and nothing lingers between
-runs. Watching needs the optional extra: pip install "backprop-ninja[watch]".
+Each run is `pytest katas/<folder>` in a fresh process of the same Python, so
+every run reads the files as saved and nothing lingers between runs. The next
+process is started as soon as a run ends and imports torch while the learner
+edits: a save gets its result in about a second. Watching needs the optional
+extra: pip install "backprop-ninja[watch]".
 """
 
 from __future__ import annotations
@@ -79,21 +81,23 @@ class WarmPytest:
 
     def __call__(self) -> int:
         proc, self.next = self.next or self._spawn(), None
-        proc.stdin.write("go\n")
-        proc.stdin.close()
+        try:
+            proc.stdin.write("go\n")
+            proc.stdin.close()
+        except BrokenPipeError:  # it died while loading; its error is on the screen already
+            pass
         code = proc.wait()
         self.next = self._spawn()
         return code
 
     def close(self) -> None:
+        """End the waiting process (it has run nothing: killing it loses nothing)."""
         proc, self.next = self.next, None
         if proc is not None:
-            try:
-                proc.stdin.close()  # readline() sees the end: it exits without running
-                proc.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                proc.kill()
-                proc.wait()
+            proc.kill()
+            proc.wait()
+            if proc.stdin:
+                proc.stdin.close()
 
 
 class Changes:
