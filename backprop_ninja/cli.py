@@ -1,4 +1,8 @@
-"""The `backprop-ninja` command: one subcommand per module, each with register(subparsers)."""
+"""The `backprop-ninja` command: one subcommand per module, each with register(subparsers).
+
+The command modules import torch only inside their run(), so `hint` and
+`--help` answer at once; torch takes seconds to import.
+"""
 
 from __future__ import annotations
 
@@ -24,28 +28,24 @@ COMMANDS = {
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="backprop-ninja",
                                 description="Write every gradient of the makemore MLP by hand; "
-                                            "checked against PyTorch autograd.")
+                                            "checked against PyTorch autograd. No command: status.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for path in COMMANDS.values():
-        try:
-            module = importlib.import_module(path)
-        except ModuleNotFoundError as e:
-            if e.name != path:
-                raise
-            continue  # a command not built yet
-        module.register(sub)
+        importlib.import_module(path).register(sub)
     return p
+
+
+def _with_command(argv: list[str]) -> list[str]:
+    """argv with `status` put first when it names no command (`backprop-ninja --impl reference`)."""
+    if any(a in COMMANDS for a in argv) or any(a in ("-h", "--help") for a in argv[:1]):
+        return argv
+    return ["status", *argv]
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command (bare `backprop-ninja` is `status`)."""
-    args = parser().parse_args(argv)
-    if args.command is None:
-        args = parser().parse_args(["status", *(argv or [])])
-    if not hasattr(args, "func"):
-        parser().print_help()
-        return 2
     try:
+        args = parser().parse_args(_with_command(sys.argv[1:] if argv is None else list(argv)))
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
