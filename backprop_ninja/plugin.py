@@ -82,6 +82,12 @@ class KataCheck:
         """Run every step fed by the previous steps' outputs, as the notebook does."""
         return self.done(check_chain(self.kata, self.module, self.seconds))
 
+    def training(self, steps: int = 100) -> Verdict:
+        """Train a few SGD steps with backward() and with autograd; they must stay together."""
+        from .follow import check_training
+
+        return self.done(check_training(self.kata, self.module, steps, self.seconds))
+
     def done(self, verdict: Verdict) -> Verdict:
         """Record the verdict; fail the test unless it is done."""
         self.request.node.user_properties.append(

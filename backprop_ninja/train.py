@@ -1,268 +1,85 @@
-"""Exercise 4: train the lecture's network with the learner's own backward pass.
+"""`backprop-ninja train`: exercise 4 — train the lecture's network with your own backward pass.
 
-`backprop-ninja train` loads `backward` from the learner's
-`04_training/training.py`, trains the exercise-4 network with it (the
-lecture's set-up: 200,000 steps of batch 32, lr 0.1 then 0.01), calibrates
-BatchNorm on the training set, prints the train and val losses and samples
-20 names. The same loop with `loss.backward()` (`autograd_gradients`) is the
-twin that tests and the bench compare it with.
+Loads `backward` from the learner's 04_training/training.py (--impl picks
+another tree, `reference` the worked solution), trains the exercise-4
+network with it as the lecture does (backprop_ninja.training), then prints
+the train and val losses and 20 sampled names.
+
+Everything that can fail fails before the long part starts, with one
+sentence saying what to do: --plot without matplotlib, a device this
+machine lacks, no kata folder, no names.txt, a backward not written yet.
+torch is imported inside run(), so building the CLI stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import sys
 import time
-from pathlib import Path
-from typing import Callable
 
-import torch
-import torch.nn.functional as F
-from tqdm import tqdm
-
-from . import lecture
-from .data import DataError, Splits, locate, make_splits, read_words
-
-#: what the learner's backward receives, by name (the order of its signature)
-BACKWARD_ARGS = ("Xb", "Yb", "C", "W1", "b1", "W2", "b2", "bngain", "bnbias",
-                 "emb", "embcat", "hprebn", "bnvar_inv", "bnraw", "h", "logits")
-SEED = 2147483647  # the lecture's generator seed, for the parameters and the batches
-SAMPLE_SEED = 2147483647 + 10  # the lecture's seed for sampling names
+# the lecture's numbers, as the CLI's defaults (tests check they match backprop_ninja.training)
 STEPS = 200_000
-BATCH_SIZE = 32
-N_EMBD = 10
 N_HIDDEN = 200
-BLOCK_SIZE = 3
-LOG_EVERY = 10_000
-
-#: (params, Xb, Yb) -> (loss, grads in lecture.PARAMETERS order)
-Gradients = Callable[[dict, torch.Tensor, torch.Tensor], tuple]
+SEED = 2147483647
 
 
 class TrainError(Exception):
-    """Training cannot start; str(error) is one sentence telling the learner what to do."""
+    """Training cannot start; the message is one sentence telling the learner what to do."""
 
 
-# --------------------------------------------------------------------------- one step
-
-def init_model(vocab_size: int, *, n_hidden: int = N_HIDDEN, seed: int = SEED, device: str = "cpu",
-               dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
-    """The lecture's parameters (lecture.init_parameters), by name; shapes in lecture.PARAMETERS."""
-    cfg = lecture.Config(label="training", n=BATCH_SIZE, n_embd=N_EMBD, block_size=BLOCK_SIZE,
-                         vocab_size=vocab_size, n_hidden=n_hidden, dtype=dtype, seed=seed, device=str(device))
-    return lecture.init_parameters(cfg)
-
-
-def forward(params: dict, Xb: torch.Tensor, Yb: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The exercise-4 forward pass (lecture.FUSED): every named value, the scalar `loss` last."""
-    return lecture.FUSED.run({**params, "Xb": Xb, "Yb": Yb})
-
-
-def manual_gradients(backward: Callable) -> Gradients:
-    """The learner's way: forward without a graph, then `backward` by hand."""
-    def gradients(params, Xb, Yb):
-        with torch.no_grad():  # no autograd anywhere in the manual loop
-            values = forward(params, Xb, Yb)
-            grads = backward(**{name: values[name] for name in BACKWARD_ARGS})
-        return values["loss"], grads
-    return gradients
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the `train` command to the CLI's subparsers; it calls run(args)."""
+    p = subparsers.add_parser(
+        "train", help="exercise 4: train the network with your backward()",
+        description="Train the lecture's network with your kata 04 backward(): the loss every 10,000 steps, "
+                    "then the train and val losses and 20 sampled names.",
+        epilog="Exit code: 0 trained, 1 could not train (the message says why).")
+    p.add_argument("--impl", metavar="PATH", default=None,
+                   help="take 04_training/training.py from PATH, a tree shaped like katas/; "
+                        "'reference' = the worked solutions (also $BACKPROP_NINJA_IMPL; default katas/)")
+    p.add_argument("--data", metavar="FILE", default=None,
+                   help="names.txt (default: $BACKPROP_NINJA_DATA, else the cache, else a download)")
+    p.add_argument("--steps", metavar="N", type=int, default=STEPS, help=f"training steps (default {STEPS:,})")
+    p.add_argument("--hidden", metavar="H", type=int, default=N_HIDDEN, help=f"n_hidden (default {N_HIDDEN})")
+    p.add_argument("--seed", metavar="S", type=int, default=SEED,
+                   help=f"seed of the initial parameters and of the batches (default {SEED})")
+    p.add_argument("--device", metavar="D", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--plot", metavar="FILE", default=None,
+                   help='write a PNG of log10(loss) per step (needs pip install "backprop-ninja[plot]")')
+    p.set_defaults(func=run)
+    return p
 
 
-def autograd_gradients(params: dict, Xb: torch.Tensor, Yb: torch.Tensor) -> tuple:
-    """The twin: the same forward pass, gradients from loss.backward()."""
-    for p in params.values():
-        p.requires_grad_(True)
-        p.grad = None
-    loss = forward(params, Xb, Yb)["loss"]
-    loss.backward()
-    return loss.detach(), tuple(params[name].grad for name in lecture.PARAMETERS)
+def run(args: argparse.Namespace) -> int:
+    """The `train` command; returns the exit code."""
+    from . import loader
+    from .data import DataError
+    from .training import BackwardError
 
-
-@torch.no_grad()
-def sgd_step(params: dict, grads: tuple, lr: float) -> None:
-    """p -= lr * dp for every parameter, in place."""
-    for name, grad in zip(lecture.PARAMETERS, grads):
-        params[name] -= lr * grad
-
-
-def train_step(gradients: Gradients, params: dict, Xb: torch.Tensor, Yb: torch.Tensor, lr: float) -> torch.Tensor:
-    """One SGD step; returns the batch loss (a 0-d tensor, not synchronised)."""
-    loss, grads = gradients(params, Xb, Yb)
-    sgd_step(params, grads, lr)
-    return loss
-
-
-def learning_rate(i: int, steps: int) -> float:
-    """The lecture's step decay: 0.1, then 0.01 for the second half (from step 100,000 of 200,000)."""
-    return 0.1 if i < steps // 2 else 0.01
-
-
-# --------------------------------------------------------------------------- the loop
-
-def train_loop(gradients: Gradients, params: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, *, steps: int = STEPS,
-               seed: int = SEED, batch_size: int = BATCH_SIZE, progress: bool = True) -> torch.Tensor:
-    """Minibatch SGD on (Xtr (N, block_size), Ytr (N,)); updates params in place.
-
-    Batches come from a CPU generator seeded with `seed` (so a run picks the
-    same batches on every device). Prints the loss every 10,000 steps as the
-    lecture does. Returns every step's batch loss, (steps,) on the CPU.
-    """
-    g = torch.Generator().manual_seed(seed)
-    losses = torch.empty(steps, device=Xtr.device)  # (steps,) filled on the device: no sync per step
-    for i in tqdm(range(steps), desc="training", unit="step", disable=not progress, mininterval=0.5):
-        ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)  # (batch_size,)
-        ix = ix.to(Xtr.device)
-        Xb, Yb = Xtr[ix], Ytr[ix]  # (batch_size, block_size), (batch_size,)
-        loss = train_step(gradients, params, Xb, Yb, learning_rate(i, steps))
-        losses[i] = loss.detach()
-        if i % LOG_EVERY == 0:
-            tqdm.write(f"{i:7d}/{steps:7d}: {loss.item():.4f}")
-    return losses.cpu()
-
-
-def fit(gradients: Gradients, splits: Splits, *, steps: int = STEPS, n_hidden: int = N_HIDDEN, seed: int = SEED,
-        device: str = "cpu", dtype: torch.dtype = torch.float32,
-        progress: bool = True) -> tuple[dict, torch.Tensor]:
-    """A fresh lecture network trained on splits.Xtr; returns (params, losses (steps,))."""
-    params = init_model(splits.vocab_size, n_hidden=n_hidden, seed=seed, device=device, dtype=dtype)
-    Xtr, Ytr = splits.Xtr.to(device), splits.Ytr.to(device)
-    losses = train_loop(gradients, params, Xtr, Ytr, steps=steps, seed=seed, progress=progress)
-    return {k: v.detach() for k, v in params.items()}, losses
-
-
-# --------------------------------------------------------------------------- after training
-
-def _hprebn(params: dict, X: torch.Tensor) -> torch.Tensor:
-    emb = params["C"][X]  # (N, block_size, n_embd)
-    embcat = emb.view(emb.shape[0], -1)  # (N, block_size*n_embd)
-    return embcat @ params["W1"] + params["b1"]  # (N, n_hidden)
-
-
-@torch.no_grad()
-def calibrate(params: dict, Xtr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """BatchNorm's statistics over the whole training set: bnmean, bnvar (1, n_hidden), unbiased.
-
-    At inference there is no batch to normalise over, so these fixed numbers replace it.
-    """
-    hprebn = _hprebn(params, Xtr)  # (N, n_hidden)
-    return hprebn.mean(0, keepdim=True), hprebn.var(0, keepdim=True, unbiased=True)
-
-
-@torch.no_grad()
-def inference_logits(params: dict, bn: tuple, X: torch.Tensor) -> torch.Tensor:
-    """logits (N, vocab_size) for contexts X (N, block_size), BatchNorm fixed at bn = (bnmean, bnvar)."""
-    bnmean, bnvar = bn
-    hpreact = params["bngain"] * (_hprebn(params, X) - bnmean) * (bnvar + lecture.EPS) ** -0.5 + params["bnbias"]
-    h = torch.tanh(hpreact)  # (N, n_hidden)
-    return h @ params["W2"] + params["b2"]  # (N, vocab_size)
-
-
-def split_loss(params: dict, bn: tuple, X: torch.Tensor, Y: torch.Tensor) -> float:
-    """The mean cross-entropy over a whole split (X (N, block_size), Y (N,))."""
-    return F.cross_entropy(inference_logits(params, bn, X.to(params["C"].device)), Y.to(params["C"].device)).item()
-
-
-@torch.no_grad()
-def sample(params: dict, bn: tuple, itos: dict, block_size: int = BLOCK_SIZE, count: int = 20,
-           seed: int = SAMPLE_SEED) -> list[str]:
-    """Names drawn from the model as the lecture does, each ending with '.'.
-
-    Runs on the CPU with a CPU generator: the same names on every device.
-    """
-    params = {k: v.cpu() for k, v in params.items()}
-    bn = tuple(t.cpu() for t in bn)
-    g = torch.Generator().manual_seed(seed)
-    names = []
-    for _ in range(count):
-        out, context = [], [0] * block_size  # start with '...'
-        while True:
-            logits = inference_logits(params, bn, torch.tensor([context]))  # (1, vocab_size)
-            probs = F.softmax(logits, dim=1)
-            ix = torch.multinomial(probs, num_samples=1, generator=g).item()
-            context = context[1:] + [ix]
-            out.append(ix)
-            if ix == 0:  # '.' ends the name
-                break
-        names.append("".join(itos[i] for i in out))
-    return names
-
-
-# --------------------------------------------------------------------------- the learner's module
-
-def find_root(start: Path) -> Path | None:
-    """The nearest folder at or above `start` that holds both katas/ and reference/."""
-    for folder in (start, *start.parents):
-        if (folder / "katas").is_dir() and (folder / "reference").is_dir():
-            return folder
-    return None
-
-
-def resolve_impl(impl: str | None) -> Path:
-    """The training.py to load: --impl PATH (a tree shaped like katas/, or the file),
-    else BACKPROP_NINJA_IMPL, else the katas/ of the repository around the current folder;
-    `reference` names that repository's worked solutions."""
-    impl = impl or os.environ.get("BACKPROP_NINJA_IMPL")
-    root = find_root(Path.cwd().resolve())
-    if impl is None or impl in ("katas", "reference"):
-        if root is None:
-            raise TrainError("cannot find the katas: run backprop-ninja train inside the backprop-ninja "
-                             "repository, or pass --impl PATH (a folder shaped like katas/).")
-        base = root / (impl or "katas")
-    else:
-        base = Path(impl).expanduser()
-    path = base if base.is_file() else base / "04_training" / "training.py"
-    if not path.is_file():
-        raise TrainError(f"there is no {path}: --impl takes a folder shaped like katas/ "
-                         "(holding 04_training/training.py), or `reference`.")
-    return path
-
-
-def load_backward(path: Path) -> Callable:
-    """`backward` from the file at `path`, loaded by path (kata folders start with digits)."""
-    spec = importlib.util.spec_from_file_location(f"backprop_ninja_training_{abs(hash(str(path)))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    backward = getattr(module, "backward", None)
-    if not callable(backward):
-        raise TrainError(f"{path} has no function backward(...): restore it with backprop-ninja reset 04_training.")
-    return backward
-
-
-def check_backward(backward: Callable, params: dict, Xb: torch.Tensor, Yb: torch.Tensor) -> str | None:
-    """Try the learner's backward once before training, on copies.
-
-    Raises TrainError when it cannot train at all (not written yet, wrong
-    number or shapes of gradients); returns a warning when it runs but
-    disagrees with autograd (training would go wrong), else None.
-    """
     try:
-        loss, grads = manual_gradients(backward)({k: v.clone() for k, v in params.items()}, Xb, Yb)
-    except NotImplementedError:
-        raise TrainError("kata 04's backward is not written yet: finish it (pytest katas/04_training), "
-                         "or train with the worked solution: backprop-ninja train --impl reference.") from None
-    if not isinstance(grads, (tuple, list)) or len(grads) != len(lecture.PARAMETERS):
-        raise TrainError(f"backward must return the {len(lecture.PARAMETERS)} gradients "
-                         "(dC, dW1, db1, dW2, db2, dbngain, dbnbias): pytest katas/04_training shows what is wrong.")
-    _, expected = autograd_gradients({k: v.clone() for k, v in params.items()}, Xb, Yb)
-    for name, got, want in zip(lecture.PARAMETERS, grads, expected):
-        if not torch.is_tensor(got) or got.shape != want.shape:
-            shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
-            raise TrainError(f"backward returned {shape} for d{name}, which must have shape {tuple(want.shape)}: "
-                             "pytest katas/04_training shows what is wrong.")
-    for name, got, want in zip(lecture.PARAMETERS, grads, expected):
-        if not torch.allclose(got.to(want.dtype), want, rtol=1e-3, atol=1e-5):
-            return (f"warning: your d{name} differs from autograd's by up to "
-                    f"{(got - want).abs().max().item():.2e}, so the loss may not fall: "
-                    "pytest katas/04_training says where.")
-    return None
+        _train(args)
+    except (TrainError, loader.ImplError, DataError, BackwardError) as e:
+        print(e, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("training interrupted: nothing was saved (try fewer --steps for a quick run).", file=sys.stderr)
+        return 130
+    return 0
 
 
-# --------------------------------------------------------------------------- options and the command
+def require_matplotlib() -> None:
+    """--plot needs matplotlib, an optional extra: fail before training, not after."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise TrainError('--plot needs matplotlib, which is not installed: pip install "backprop-ninja[plot]", '
+                         "or leave out --plot.") from None
 
-def resolve_device(name: str) -> torch.device:
+
+def resolve_device(name: str):
     """torch.device(name), or TrainError when this machine does not have it."""
+    import torch
+
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
@@ -278,99 +95,35 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def require_matplotlib() -> None:
-    """--plot needs matplotlib, an optional extra: fail before training, not after."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise TrainError('--plot needs matplotlib, which is not installed: pip install "backprop-ninja[plot]", '
-                         "or leave out --plot.") from None
-
-
-def plot_losses(losses: torch.Tensor, path: str | os.PathLike) -> None:
-    """A PNG of log10(loss) per step (losses (steps,)), with its 1,000-step mean on top."""
-    import matplotlib
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
-    lossi = losses.log10()  # (steps,)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(lossi.tolist(), linewidth=0.3, alpha=0.5, label="log10(loss), each step")
-    if len(lossi) >= 1000:
-        mean = lossi[: len(lossi) // 1000 * 1000].view(-1, 1000).mean(1)  # (steps // 1000,)
-        ax.plot([1000 * k + 500 for k in range(len(mean))], mean.tolist(), label="mean of 1,000 steps")
-    ax.set_xlabel("step")
-    ax.set_ylabel("log10(loss)")
-    ax.set_title("exercise 4: training loss")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def register(subparsers) -> argparse.ArgumentParser:
-    """Add the `train` command to the CLI's subparsers; it calls run(args)."""
-    p = subparsers.add_parser(
-        "train", help="exercise 4: train the network with your backward()",
-        description="Train the lecture's network with your kata 04 backward(): loss every 10,000 steps, "
-                    "then the train and val losses and 20 sampled names.")
-    p.add_argument("--impl", metavar="PATH", default=None,
-                   help="a folder shaped like katas/ to take 04_training/training.py from; "
-                        "'reference' = the worked solutions (default: $BACKPROP_NINJA_IMPL, else katas/)")
-    p.add_argument("--data", metavar="FILE", default=None,
-                   help="names.txt (default: $BACKPROP_NINJA_DATA, else the cache, else a download)")
-    p.add_argument("--steps", metavar="N", type=int, default=STEPS, help=f"training steps (default {STEPS:,})")
-    p.add_argument("--hidden", metavar="H", type=int, default=N_HIDDEN, help=f"n_hidden (default {N_HIDDEN})")
-    p.add_argument("--seed", metavar="S", type=int, default=SEED,
-                   help=f"seed of the initial parameters and of the batches (default {SEED})")
-    p.add_argument("--device", metavar="D", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--plot", metavar="FILE", default=None, help="write a PNG of log10(loss) per step")
-    p.set_defaults(func=run)
-    return p
-
-
-def run(args: argparse.Namespace) -> int:
-    """The `train` command; returns the exit code (0 trained, 1 could not)."""
-    try:
-        _train(args)
-    except (TrainError, DataError) as e:
-        print(e, file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("training interrupted: nothing was saved (try fewer --steps for a quick run).", file=sys.stderr)
-        return 130
-    return 0
-
-
 def _train(args: argparse.Namespace) -> None:
-    # everything that can fail cheaply fails before the long part starts
     if args.steps < 1 or args.hidden < 1:
         raise TrainError("--steps and --hidden must be at least 1.")
     if args.plot:
         require_matplotlib()
     device = resolve_device(args.device)
-    impl = resolve_impl(args.impl)
-    backward = load_backward(impl)
-    path = locate(args.data)
-    words = read_words(path)
-    splits = make_splits(words, block_size=BLOCK_SIZE)
-    probe = init_model(splits.vocab_size, n_hidden=args.hidden, seed=args.seed, device=device)
-    warning = check_backward(backward, probe, splits.Xtr[:BATCH_SIZE].to(device), splits.Ytr[:BATCH_SIZE].to(device))
+
+    from . import data, katas, loader, training
+
+    kata = katas.kata("04")
+    path = loader.kata_file(loader.impl_root(args.impl), kata)
+    backward = loader.step_function(loader.load(path), kata, "backward")
+    warning = training.check_backward(backward, n_hidden=args.hidden, seed=args.seed, device=device)
     if warning:
         print(warning, file=sys.stderr)
+    words = data.read_words(data.locate(args.data))  # after the check: no download for a stub
+    splits = data.make_splits(words, block_size=training.BLOCK_SIZE)
 
-    print(f"training {impl} on {len(words):,} names ({splits.Xtr.shape[0]:,} examples), "
+    print(f"training {path} on {len(words):,} names ({splits.Xtr.shape[0]:,} examples), "
           f"n_hidden {args.hidden}, {args.steps:,} steps on {device}")
     start = time.perf_counter()
-    params, losses = fit(manual_gradients(backward), splits, steps=args.steps, n_hidden=args.hidden,
-                         seed=args.seed, device=device)
-    elapsed = time.perf_counter() - start
-    bn = calibrate(params, splits.Xtr.to(device))
-    print(f"trained in {elapsed:.0f} s")
-    print(f"train {split_loss(params, bn, splits.Xtr, splits.Ytr):.4f}")
-    print(f"val {split_loss(params, bn, splits.Xdev, splits.Ydev):.4f}")
-    for name in sample(params, bn, splits.itos, splits.block_size):
+    params, losses = training.fit(training.manual_gradients(backward), splits, steps=args.steps,
+                                  n_hidden=args.hidden, seed=args.seed, device=device)
+    print(f"trained in {time.perf_counter() - start:.0f} s")
+    bn = training.calibrate(params, splits.Xtr)
+    print(f"train {training.split_loss(params, bn, splits.Xtr, splits.Ytr):.4f}")
+    print(f"val {training.split_loss(params, bn, splits.Xdev, splits.Ydev):.4f}")
+    for name in training.sample(params, bn, splits.itos, splits.block_size):
         print(name)
     if args.plot:
-        plot_losses(losses, args.plot)
+        training.plot_losses(losses, args.plot)
         print(f"loss curve written to {args.plot}")

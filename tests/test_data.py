@@ -49,7 +49,7 @@ def serve(monkeypatch):
                 pass
 
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         url = f"http://127.0.0.1:{server.server_address[1]}/names.txt"
         monkeypatch.setenv("BACKPROP_NINJA_DATA_URL", url)

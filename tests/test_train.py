@@ -1,4 +1,4 @@
-"""Exercise 4's training: the loop, its autograd twin, and the `train` command.
+"""Exercise 4's training: the loop, its autograd twin (backprop_ninja.training), and the `train` command.
 
 Everything trains small networks on a few hundred synthetic names the test
 writes itself: no names.txt, no network.
@@ -8,13 +8,14 @@ import argparse
 import inspect
 import random
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from backprop_ninja import data, lecture, train
+from backprop_ninja import data, lecture, loader, train, training
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "reference" / "04_training" / "training.py"
@@ -56,7 +57,7 @@ def names_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def reference_backward():
-    return train.load_backward(REFERENCE)
+    return loader.load(REFERENCE).backward
 
 
 def train_cli(*argv: str) -> int:
@@ -79,56 +80,69 @@ def write_impl(root: Path, source: str) -> Path:
 def test_reference_backward_matches_autograd(reference_backward):
     cfg = lecture.Config(n=17, vocab_size=13, n_hidden=9, dtype=torch.float64)
     params, batch = lecture.init_parameters(cfg), lecture.make_batch(cfg)  # Xb repeats a row
-    _, manual = train.manual_gradients(reference_backward)(params, batch["Xb"], batch["Yb"])
-    _, expected = train.autograd_gradients(params, batch["Xb"], batch["Yb"])
+    _, manual = training.manual_gradients(reference_backward)(params, batch["Xb"], batch["Yb"])
+    _, expected = training.autograd_gradients(params, batch["Xb"], batch["Yb"])
     for name, got, want in zip(lecture.PARAMETERS, manual, expected):
         assert got.shape == want.shape, name
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12, msg=name)
 
 
 def test_stub_has_the_reference_signature():
-    stub = train.load_backward(REPO / "katas" / "04_training" / "training.py")
-    reference = train.load_backward(REFERENCE)
+    stub = loader.load(REPO / "katas" / "04_training" / "training.py").backward
+    reference = loader.load(REFERENCE).backward
     assert inspect.signature(stub) == inspect.signature(reference)
-    assert tuple(inspect.signature(reference).parameters) == train.BACKWARD_ARGS
+    assert tuple(inspect.signature(reference).parameters) == training.BACKWARD_ARGS
+
+
+def test_cli_defaults_are_the_lectures_numbers():
+    assert (train.STEPS, train.N_HIDDEN, train.SEED) == (training.STEPS, training.N_HIDDEN, training.SEED)
+    assert (training.STEPS, training.N_HIDDEN, training.SEED) == (200_000, 200, 2147483647)
+
+
+def test_building_the_cli_does_not_import_torch():
+    code = "import sys, argparse; from backprop_ninja import train; " \
+           "train.register(argparse.ArgumentParser().add_subparsers()); assert 'torch' not in sys.modules"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 # --------------------------------------------------------------------------- the loop
 
 def test_training_with_the_reference_makes_the_loss_fall(splits, reference_backward):
-    params, losses = train.fit(train.manual_gradients(reference_backward), splits, steps=300, n_hidden=20,
+    params, losses = training.fit(training.manual_gradients(reference_backward), splits, steps=300, n_hidden=20,
                                progress=False)
     assert losses.shape == (300,)
     assert losses[-30:].mean() < losses[:30].mean() - 0.4
-    bn = train.calibrate(params, splits.Xtr)
-    assert train.split_loss(params, bn, splits.Xdev, splits.Ydev) < losses[0].item() - 0.5
+    bn = training.calibrate(params, splits.Xtr)
+    assert training.split_loss(params, bn, splits.Xdev, splits.Ydev) < losses[0].item() - 0.5
 
 
 def test_manual_and_autograd_loops_stay_together(splits, reference_backward):
     kw = dict(steps=100, n_hidden=20, dtype=torch.float64, progress=False)
-    manual, manual_losses = train.fit(train.manual_gradients(reference_backward), splits, **kw)
-    twin, twin_losses = train.fit(train.autograd_gradients, splits, **kw)
+    manual, manual_losses = training.fit(training.manual_gradients(reference_backward), splits, **kw)
+    twin, twin_losses = training.fit(training.autograd_gradients, splits, **kw)
     torch.testing.assert_close(manual_losses, twin_losses, rtol=1e-9, atol=1e-9)
     for name in lecture.PARAMETERS:
         torch.testing.assert_close(manual[name], twin[name], rtol=1e-9, atol=1e-9, msg=name)
 
 
 def test_learning_rate_drops_tenfold_halfway():
-    assert train.learning_rate(99_999, 200_000) == 0.1
-    assert train.learning_rate(100_000, 200_000) == 0.01
+    assert training.learning_rate(99_999, 200_000) == 0.1
+    assert training.learning_rate(100_000, 200_000) == 0.01
 
 
 def test_loss_is_printed_the_lectures_way(splits, reference_backward, capsys):
-    train.fit(train.manual_gradients(reference_backward), splits, steps=3, n_hidden=5, progress=False)
+    training.fit(training.manual_gradients(reference_backward), splits, steps=3, n_hidden=5, progress=False)
     assert capsys.readouterr().out.startswith("      0/      3: ")
 
 
 def test_samples_are_reproducible_names_ending_with_a_dot(splits, reference_backward):
-    params, _ = train.fit(train.manual_gradients(reference_backward), splits, steps=20, n_hidden=8, progress=False)
-    bn = train.calibrate(params, splits.Xtr)
-    names = train.sample(params, bn, splits.itos)
+    params, _ = training.fit(training.manual_gradients(reference_backward), splits, steps=20, n_hidden=8,
+                             progress=False)
+    bn = training.calibrate(params, splits.Xtr)
+    names = training.sample(params, bn, splits.itos)
     assert len(names) == 20 and all(n.endswith(".") and "." not in n[:-1] for n in names)
-    assert train.sample(params, bn, splits.itos) == names
+    assert training.sample(params, bn, splits.itos) == names
 
 
 # --------------------------------------------------------------------------- the command
@@ -145,18 +159,23 @@ def test_train_command_prints_losses_and_names(names_file, capsys):
     assert len(names) == 20 and all(n.endswith(".") for n in names)
 
 
-def test_impl_reference_means_the_repositorys_worked_solutions(monkeypatch):
+def test_impl_reference_works_from_inside_the_repository(names_file, monkeypatch, capsys):
     monkeypatch.chdir(REPO / "katas")
-    assert train.resolve_impl("reference") == REFERENCE
-    assert train.resolve_impl(None) == REPO / "katas" / "04_training" / "training.py"
+    assert train_cli("--impl", "reference", "--data", str(names_file), "--steps", "2", "--hidden", "3") == 0
+    assert capsys.readouterr().out.startswith(f"training {REFERENCE} on 400 names")
 
 
-def test_train_without_data_exits_with_one_sentence(tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """names.txt unreachable: an empty cache, and the download refused at once."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: the download is refused
+        port = s.getsockname()[1]  # closed once the block ends: nobody listens there
     monkeypatch.setenv("BACKPROP_NINJA_DATA_URL", f"http://127.0.0.1:{port}/names.txt")
     monkeypatch.setenv("BACKPROP_NINJA_CACHE", str(tmp_path / "empty-cache"))
+
+
+def test_train_without_data_exits_with_one_sentence(no_data, capsys):
     assert train_cli("--impl", str(REPO / "reference")) != 0
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -164,11 +183,13 @@ def test_train_without_data_exits_with_one_sentence(tmp_path, monkeypatch, capsy
     assert captured.err.count("\n") == 1
 
 
-def test_unwritten_backward_says_to_finish_kata_04(tmp_path, names_file, capsys):
+def test_unwritten_backward_says_to_finish_kata_04_before_any_download(tmp_path, no_data, capsys):
     impl = write_impl(tmp_path / "mine", "def backward(*args, **kwargs):\n    raise NotImplementedError\n")
-    assert train_cli("--impl", str(impl), "--data", str(names_file)) != 0
+    assert train_cli("--impl", str(impl)) != 0
     err = capsys.readouterr().err
+    assert err.startswith("kata 04's backward is not written yet")
     assert "pytest katas/04_training" in err and "--impl reference" in err and err.count("\n") == 1
+    assert not (tmp_path / "empty-cache").exists()
 
 
 def test_gradient_of_the_wrong_shape_is_named(tmp_path, names_file, capsys):
@@ -187,7 +208,7 @@ def test_wrong_gradient_warns_before_training(tmp_path, names_file, capsys):
 
 def test_missing_impl_folder_says_what_it_expects(tmp_path, names_file, capsys):
     assert train_cli("--impl", str(tmp_path / "nowhere"), "--data", str(names_file)) != 0
-    assert "folder shaped like katas/" in capsys.readouterr().err
+    assert "shaped like katas/" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")

@@ -1,16 +1,18 @@
-"""Kata 04 — exercise 4: put it all together and train the network with your own backward pass.
+"""Kata 04 — training with your own backward pass (the lecture's exercise 4, from 01:50:02).
 
-Write `backward`: every gradient of one training step of the fused forward
-pass below, with no autograd. Use what katas 01-03 taught you: the fused
-cross-entropy (kata 02), the fused batchnorm (kata 03), and the matmul,
-tanh and embedding steps (kata 01).
+Katas 01-03 each asked for one piece of the backward pass. Here you write all
+of it, for the fused forward pass below, and then train the network with your
+gradients instead of loss.backward(): reuse kata 02's dlogits, kata 03's
+dhprebn and kata 01's matmul, tanh and embedding steps.
 
-    pytest katas/04_training          check it against autograd
-    backprop-ninja hint backward      a hint (--level 2, --level 3 for more)
-    backprop-ninja train              then train the network with it
+    pytest katas/04_training                     check it
+    backprop-ninja hint backward                 a hint (--level 2, --level 3 for more)
+    backprop-ninja train                         then train the network with it
+
+n, the batch size, comes from a shape.
 """
 
-import torch  # noqa: F401 (you will need them)
+import torch  # noqa: F401
 import torch.nn.functional as F  # noqa: F401
 
 
