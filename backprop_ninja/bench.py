@@ -10,7 +10,9 @@ the learner's fusion buys:
   fused kata-02 dlogits;
 - batchnorm backward: the atomic steps dbnraw … dhprebn (the notebook's
   nine lines) vs the fused kata-03 dhprebn;
-- dC: the lecture's Python loop vs the kata-01 dC.
+- dC: the lecture's Python loop vs the kata-01 dC;
+- a training step of the exercise-4 network: forward + loss.backward() vs
+  forward + the kata-04 backward (both with the same SGD update).
 
 The atomic baselines come from reference/01_atomic_graph, the worked
 solution, never from the learner's kata 01: the row then measures fusion
@@ -46,7 +48,7 @@ ROUNDS = 2  # baseline and candidate are measured in alternation, this many time
 def register(subparsers) -> None:
     """Add the `bench` command to the CLI's subparsers; it calls run(args)."""
     p = subparsers.add_parser(
-        "bench", help="speed ratios: fused vs atomic gradients, loop vs vectorized dC",
+        "bench", help="speed ratios: fused vs atomic gradients, loop vs vectorized dC, manual vs autograd step",
         description="Time your fused gradients against the atomic ones (and the lecture's dC loop "
                     "against your dC), side by side in one run, at the lecture's sizes.",
         epilog="Exit code: 0 measured (a step not written yet is skipped with a note), "
@@ -58,6 +60,8 @@ def register(subparsers) -> None:
                    help="torch CPU threads while timing (default 1)")
     p.add_argument("--min-time", metavar="SECONDS", type=float, default=DEFAULT_MIN_TIME,
                    help=f"timing per measurement, {ROUNDS} measurements per side (default {DEFAULT_MIN_TIME:g})")
+    p.add_argument("--compile", action="store_true",
+                   help="add a row with the manual training step under torch.compile (compiling takes a minute)")
     p.set_defaults(func=run)
 
 
@@ -110,6 +114,7 @@ class Bench:
         self.cfg = lecture.LECTURE
         self._impl_option = impl_option
         self._modules: dict = {}
+        self.compile = False  # --compile: time the compiled training step too
 
     # --- values -----------------------------------------------------------------------------------
     def trace(self, graph=None):
@@ -252,6 +257,58 @@ def embedding(bench: Bench) -> Row:
     return r
 
 
+@row
+def training_step(bench: Bench) -> Row:
+    """One SGD step of the exercise-4 network (n_hidden 200, batch 32): kata 04's backward vs autograd."""
+    from . import training
+    from .follow import dataset
+
+    backward = bench.step("04", "backward")
+    X, Y = dataset()
+    ix = torch_randint(X.shape[0])
+    Xb, Yb = X[ix], Y[ix]  # (32, 3), (32,)
+    manual = training.manual_gradients(backward)
+    mine, theirs = training.init_model(27), training.init_model(27)
+    a, f = bench.time_pair(lambda: training.train_step(training.autograd_gradients, theirs, Xb, Yb, 0.1),
+                           lambda: training.train_step(manual, mine, Xb, Yb, 0.1))
+    return Row("training step, n_hidden 200", "forward + loss.backward()", a, "forward + backward (kata 04)", f)
+
+
+@row
+def compiled_training_step(bench: Bench) -> Row | None:
+    """The same step with the manual forward + backward + update under torch.compile (--compile only)."""
+    if not bench.compile:
+        return None
+    import torch
+
+    from . import training
+    from .follow import dataset
+
+    backward = bench.step("04", "backward")
+    X, Y = dataset()
+    ix = torch_randint(X.shape[0])
+    Xb, Yb = X[ix], Y[ix]  # (32, 3), (32,)
+    manual = training.manual_gradients(backward)
+    mine, theirs = training.init_model(27), training.init_model(27)
+    print("compiling the manual training step (about a minute) ...", flush=True)
+    try:
+        compiled = torch.compile(lambda: training.train_step(manual, mine, Xb, Yb, 0.1))
+        compiled()
+    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
+        raise NotReady(f"torch.compile could not compile the training step: {type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    a, f = bench.time_pair(lambda: training.train_step(training.autograd_gradients, theirs, Xb, Yb, 0.1), compiled)
+    return Row("training step, n_hidden 200", "forward + loss.backward()", a,
+               "torch.compile(forward + backward)", f)
+
+
+def torch_randint(high: int, size: int = 32):
+    """A fixed batch of indices, (size,)."""
+    import torch
+
+    return torch.randint(0, high, (size,), generator=torch.Generator().manual_seed(0))
+
+
 def table(rows: list[Row]) -> str:
     """The rows as aligned columns: what | baseline µs | candidate µs | ratio."""
     head = ("what", "baseline", "µs", "candidate", "µs", "ratio")
@@ -291,6 +348,7 @@ def run(args) -> int:
     torch.set_num_threads(args.threads)
     try:
         bench = Bench(impl, repo, args.threads, args.min_time, args.impl)
+        bench.compile = getattr(args, "compile", False)
         print(f"backprop-ninja bench — {bench.cfg.describe()}, {bench.cfg.device}")
         print(f"torch {torch.__version__}, {args.threads} thread{'s' if args.threads != 1 else ''}; "
               f"each time is the median µs per call, baseline and candidate measured in alternation")
@@ -300,7 +358,9 @@ def run(args) -> int:
         done, skipped, wrong = [], [], False
         for fn in ROWS:
             try:
-                done.append(fn(bench))
+                measured = fn(bench)
+                if measured is not None:  # None: a row not asked for (--compile)
+                    done.append(measured)
             except NotReady as e:
                 skipped.append(str(e))
                 wrong = wrong or e.wrong

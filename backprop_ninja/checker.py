@@ -138,7 +138,8 @@ def _hard_coded(step: Step, probe: Probe, call) -> tuple:
     sentence = (f"{step.name} is right at the lecture's sizes but raises at {probe.cfg.label}: a lecture size "
                 "(32, 27, 64, 30, ...) is written as a number; take every size from a shape (x.shape[0])")
     body = f"  {type(call.error).__name__}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
-    return ("wrong", "hard-coded", sentence, _report(step, body, "hard-coded", sentence, probe, headline="raised an error"))
+    report = _report(step, body, "hard-coded", sentence, probe, headline="raised an error")
+    return ("wrong", "hard-coded", sentence, report)
 
 
 def _kind(x) -> str:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from . import lecture
+from .checker import DEFAULT_SECONDS, Verdict, location
 from .compare import TOLERANCE
 from .guard import AutogradUsed, StepTimeout, call_step
 from .katas import Kata
-from .checker import DEFAULT_SECONDS, Verdict, location
 
 STEPS = 100
 VOCAB = 27

@@ -50,15 +50,17 @@ def load(path: Path):
     name = f"backprop_ninja_impl_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # registered, as an import would be (torch.compile looks modules up)
     try:
         spec.loader.exec_module(module)
     except SyntaxError as e:
+        sys.modules.pop(name, None)
         raise ImplError(f"{path.name} line {e.lineno}: SyntaxError: {e.msg}; fix that line, "
                         "then every step of the file is checked again") from None
     except Exception as e:
+        sys.modules.pop(name, None)
         raise ImplError(f"{path.name} fails while loading, before any step runs: "
                         f"{type(e).__name__}: {e}") from None
-    sys.modules.pop(name, None)
     return module
 
 

@@ -3,11 +3,16 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from backprop_ninja import loader
 from backprop_ninja.katas import KATAS
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# One thread per test process: under pytest -n auto the workers share the cores,
+# and torch's own threads would fight over them (a step gets ~10x slower).
+torch.set_num_threads(1)
 
 
 def kata_module(tree: str, kata):
