@@ -257,20 +257,28 @@ def embedding(bench: Bench) -> Row:
     return r
 
 
-@row
-def training_step(bench: Bench) -> Row:
-    """One SGD step of the exercise-4 network (n_hidden 200, batch 32): kata 04's backward vs autograd."""
+def _training(bench: Bench):
+    """What both training rows time: the autograd step and the kata-04 step, on one fixed batch."""
+    import torch
+
     from . import training
     from .follow import dataset
 
     backward = bench.step("04", "backward")
     X, Y = dataset()
-    ix = torch_randint(X.shape[0])
+    ix = torch.randint(0, X.shape[0], (32,), generator=torch.Generator().manual_seed(0))  # (32,)
     Xb, Yb = X[ix], Y[ix]  # (32, 3), (32,)
     manual = training.manual_gradients(backward)
     mine, theirs = training.init_model(27), training.init_model(27)
-    a, f = bench.time_pair(lambda: training.train_step(training.autograd_gradients, theirs, Xb, Yb, 0.1),
-                           lambda: training.train_step(manual, mine, Xb, Yb, 0.1))
+    return (lambda: training.train_step(training.autograd_gradients, theirs, Xb, Yb, 0.1),
+            lambda: training.train_step(manual, mine, Xb, Yb, 0.1))
+
+
+@row
+def training_step(bench: Bench) -> Row:
+    """One SGD step of the exercise-4 network (n_hidden 200, batch 32): kata 04's backward vs autograd."""
+    with_autograd, by_hand = _training(bench)
+    a, f = bench.time_pair(with_autograd, by_hand)
     return Row("training step, n_hidden 200", "forward + loss.backward()", a, "forward + backward (kata 04)", f)
 
 
@@ -281,32 +289,17 @@ def compiled_training_step(bench: Bench) -> Row | None:
         return None
     import torch
 
-    from . import training
-    from .follow import dataset
-
-    backward = bench.step("04", "backward")
-    X, Y = dataset()
-    ix = torch_randint(X.shape[0])
-    Xb, Yb = X[ix], Y[ix]  # (32, 3), (32,)
-    manual = training.manual_gradients(backward)
-    mine, theirs = training.init_model(27), training.init_model(27)
+    with_autograd, by_hand = _training(bench)
     print("compiling the manual training step (about a minute) ...", flush=True)
     try:
-        compiled = torch.compile(lambda: training.train_step(manual, mine, Xb, Yb, 0.1))
+        compiled = torch.compile(by_hand)
         compiled()
     except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
         raise NotReady(f"torch.compile could not compile the training step: {type(e).__name__}: "
                        f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    a, f = bench.time_pair(lambda: training.train_step(training.autograd_gradients, theirs, Xb, Yb, 0.1), compiled)
+    a, f = bench.time_pair(with_autograd, compiled)
     return Row("training step, n_hidden 200", "forward + loss.backward()", a,
                "torch.compile(forward + backward)", f)
-
-
-def torch_randint(high: int, size: int = 32):
-    """A fixed batch of indices, (size,)."""
-    import torch
-
-    return torch.randint(0, high, (size,), generator=torch.Generator().manual_seed(0))
 
 
 def table(rows: list[Row]) -> str:

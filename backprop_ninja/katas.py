@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 
 from . import lecture
 from .lecture import Config
+from .paths import repo_root  # noqa: F401  (where the katas live; re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,12 +117,3 @@ def kata(key: str) -> Kata:
         if key in (k.folder, k.number, k.number.lstrip("0"), k.folder[3:]):
             return k
     raise KeyError(f"no kata {key!r}; the katas are {', '.join(k.folder for k in KATAS)}")
-
-
-def repo_root(start: Path | None = None) -> Path | None:
-    """The kata repository holding `start` (default: the current directory)."""
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "katas").is_dir() and (d / "reference").is_dir():
-            return d
-    return None

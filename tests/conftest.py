@@ -1,5 +1,6 @@
 """Shared fixtures of the project's own suite."""
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,14 @@ def root() -> Path:
 def built_katas():
     """The katas whose files exist in this checkout (all four once every issue landed)."""
     return [k for k in KATAS if loader.kata_file(ROOT / "katas", k).exists()]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A fresh copy of katas/ and reference/ (as a clone has them), the current directory."""
+    dest = tmp_path / "project"
+    for part in ("katas", "reference"):
+        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    monkeypatch.chdir(dest)
+    monkeypatch.delenv("BACKPROP_NINJA_IMPL", raising=False)
+    return dest

@@ -13,15 +13,6 @@ from backprop_ninja.hints import load_hints
 from backprop_ninja.katas import KATAS
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    dest = tmp_path / "project"
-    for part in ("katas", "reference"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    monkeypatch.chdir(dest)
-    return dest
-
-
 def run(capsys, *args):
     code = cli.main(["hint", *args])
     out, err = capsys.readouterr()

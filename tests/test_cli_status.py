@@ -12,17 +12,6 @@ from backprop_ninja.katas import KATAS
 KATA01 = "katas/01_atomic_graph/atomic_graph.py"
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A fresh copy of katas/ and reference/ (as a clone has them), the current directory."""
-    dest = tmp_path / "project"
-    for part in ("katas", "reference"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("BACKPROP_NINJA_IMPL", raising=False)
-    return dest
-
-
 def status(capsys, *args):
     code = cli.main(list(args))
     out, err = capsys.readouterr()

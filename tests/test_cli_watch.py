@@ -20,16 +20,6 @@ from backprop_ninja.katas import kata as find_kata
 KATA01 = "katas/01_atomic_graph/atomic_graph.py"
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    dest = tmp_path / "project"
-    for part in ("katas", "reference"):
-        shutil.copytree(ROOT / part, dest / part, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    monkeypatch.chdir(dest)
-    monkeypatch.delenv("BACKPROP_NINJA_IMPL", raising=False)
-    return dest
-
-
 class Runner:
     def __init__(self, then=None):
         self.times = []

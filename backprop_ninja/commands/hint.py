@@ -16,6 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from ..paths import repo_root
+
 LEVEL_NAMES = {1: "what to look at", 2: "the rule", 3: "nearly the line"}
 
 
@@ -46,15 +48,6 @@ class KataHints:
     def matches(self, key: str) -> bool:
         key = key.strip().rstrip("/").split("/")[-1]
         return key in (self.folder, self.number, self.number.lstrip("0"), self.folder[3:])
-
-
-def repo_root(start: Path | None = None) -> Path | None:
-    """The folder holding katas/ and reference/ (as katas.repo_root, without importing torch)."""
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "katas").is_dir() and (d / "reference").is_dir():
-            return d
-    return None
 
 
 def all_hints(root: Path) -> list[KataHints]:
