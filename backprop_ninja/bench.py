@@ -336,6 +336,12 @@ def run(args) -> int:
     except loader.ImplError as e:
         print(f"backprop-ninja bench: {e}")
         return 2
+    try:
+        from torch.utils import benchmark  # noqa: F401  (older torch releases need NumPy for it)
+    except ModuleNotFoundError as e:
+        print(f"backprop-ninja bench: torch {torch.__version__}'s timing tools need {e.name}: "
+              f"pip install {e.name}")
+        return 2
     repo = katas.repo_root() or katas.repo_root(impl)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)

@@ -299,7 +299,7 @@ def _factor(k: float, cfg: Config) -> tuple[str, str]:
              ("1/(n-1)", 1 / (n - 1) if n > 1 else 0.0, "an extra 1/(n-1): the variance's factor belongs to "
               "one step only"),
              ("2", 2.0, "a 2 too many, or a 1/2 missing: d x**2/dx = 2x, d x**0.5/dx = 0.5 x**-0.5"),
-             ("1/2", 0.5, "a 2 missing: d x**2/dx = 2x (a square's derivative keeps its 2)")]
+             ("1/2", 0.5, "a factor 2 missing, or an extra 1/2: d x**2/dx = 2x, d x**-0.5/dx = -0.5 x**-1.5")]
     sizes = [("n", n), ("vocab_size", cfg.vocab_size), ("n_hidden", cfg.n_hidden), ("n_embd", cfg.n_embd),
              ("block_size", cfg.block_size)]
     named = [(f"{name} (= {v:.4g}, with n = {n})" if "n" in name else name, v, meaning)

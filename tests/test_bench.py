@@ -15,6 +15,9 @@ from conftest import ROOT
 
 from backprop_ninja import bench, cli
 
+# torch.utils.benchmark needs NumPy on older torch releases (2.1); bench then says so
+pytest.importorskip("torch.utils.benchmark", reason="this torch's timing tools need NumPy")
+
 QUICK = ["--min-time", "0.005"]
 RATIO = re.compile(r"\d+(\.\d)?x (faster|slower)")
 
