@@ -3,6 +3,7 @@
 import types
 
 import pytest
+import variants
 from conftest import kata_module
 
 from backprop_ninja import mistakes
@@ -47,3 +48,10 @@ def test_an_error_inside_backward_is_quoted():
 
     verdict = check_training(TRAINING, as_module(backward), steps=5)
     assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
+
+
+@pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == TRAINING.folder],
+                         ids=lambda fn: fn.__name__)
+def test_a_correct_variant_trains_like_autograd(fn):
+    verdict = check_training(TRAINING, as_module(fn))
+    assert verdict.status == "done", verdict.report
