@@ -16,6 +16,7 @@ from . import diagnose
 from .compare import Row, compare, describe, table
 from .guard import AutogradUsed, StepTimeout, call_step
 from .katas import Kata, Step
+from .paths import check_command
 from .probes import Probe, probes
 
 DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for
@@ -201,7 +202,8 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         want = tr.grads[target]
         if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
             what = type(call.error).__name__ if call.error else f"returned {describe(got)}"
-            sentence = f"{step.name} fails inside the chain ({what}); its own test says why: pytest -k {step.name}"
+            sentence = (f"{step.name} fails inside the chain ({what}); its own test says why: "
+                        f"{check_command(kata.folder, kata.step_names, step.name)}")
             return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
                            report=f"chain: stopped at {step.name}\ndiagnosis: wrong-values — {sentence}")
         mine[step.name] = got.detach()
@@ -210,6 +212,7 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
     if not bad:
         return Verdict(kata.folder, "chain", "done")
     sentence = (f"fed by your own upstream gradients, {bad[0].label} is the first to differ from autograd: "
-                f"fix the first wrong step (pytest -k {bad[0].label}); the ones after it inherit its error")
+                f"fix the first wrong step ({check_command(kata.folder, kata.step_names, bad[0].label)}); "
+                "the ones after it inherit its error")
     return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
                    report=f"chain: wrong values\n{table('chain', rows)}\ndiagnosis: wrong-values — {sentence}")

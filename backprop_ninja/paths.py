@@ -12,3 +12,14 @@ def repo_root(start: Path | None = None) -> Path | None:
         if (d / "katas").is_dir() and (d / "reference").is_dir():
             return d
     return None
+
+
+def check_command(folder: str, steps, step: str) -> str:
+    """The pytest line that runs one step's test of katas/<folder>.
+
+    `-k` matches case-insensitively inside names, so a step whose name sits
+    inside another's (dcounts in dcounts_sum, dC in dcounts) gets its test id.
+    """
+    if any(step.lower() in other.lower() for other in steps if other != step):
+        return f"pytest katas/{folder}/test_{folder[3:]}.py::test_{step}"
+    return f"pytest katas/{folder} -k {step}"

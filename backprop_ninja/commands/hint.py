@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from .. import paths
 from ..paths import repo_root
 
 LEVEL_NAMES = {1: "what to look at", 2: "the rule", 3: "nearly the line"}
@@ -102,10 +103,8 @@ def command(step: str, number: str | None = None, level: int | None = None) -> s
 
 
 def check_command(kata: KataHints, step: str) -> str:
-    """The pytest line that checks that one step (-k, unless its name is inside another's: dcounts)."""
-    if any(step in other for other in kata.hints if other != step):
-        return f"pytest katas/{kata.folder}/test_{kata.module.stem}.py::test_{step}"
-    return f"pytest katas/{kata.folder} -k {step}"
+    """The pytest line that checks that one step."""
+    return paths.check_command(kata.folder, list(kata.hints), step)
 
 
 def choose(root: Path, found: list[KataHints], step: str) -> KataHints:
