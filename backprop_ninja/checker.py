@@ -93,11 +93,21 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
         return Verdict(kata.folder, name, "done", where=where)
     probe, target, g, e, row = first_wrong
     ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows)
-    body = (f"{table(name, rows)}\n"
-            f"  first failure: {_probe_label(probe)}; at {list(row.worst)} you returned {row.got:.6g}, "
-            f"autograd says {row.want:.6g}\n  called: {_called(step, probe)}")
+    body = (f"{_rows(step, rows)}\n"
+            f"  first failure: {_probe_label(probe)}{' · d' + target if len(step.targets) > 1 else ''}; "
+            f"at {list(row.worst)} you returned {row.got:.6g}, autograd says {row.want:.6g}\n"
+            f"  called: {_called(step, probe)}")
     return Verdict(kata.folder, name, "wrong", ident, sentence,
                    report=_report(step, body, ident, sentence, None, headline="wrong values"), where=where)
+
+
+def _rows(step: Step, rows: list[Row]) -> str:
+    """The comparison table; for a step with several gradients, only the rows that differ."""
+    if len(step.targets) == 1:
+        return table(step.name, rows)
+    wrong = [r for r in rows if not r.approximate]
+    right = [f"d{t}" for t in step.targets if not any(r.label.endswith(f" · d{t}") for r in wrong)]
+    return table(step.name, wrong) + (f"\n  right in every check: {', '.join(right)}" if right else "")
 
 
 def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,

@@ -131,3 +131,19 @@ def test_works_under_xdist_with_the_summary(tree):
     pytest.importorskip("xdist")
     result = tree.runpytest_subprocess("katas/01_atomic_graph", "-n", "2")
     result.stdout.fnmatch_lines(["*0/26 steps done*", "next: dlogprobs*"])
+
+
+def test_a_step_with_several_gradients_shows_only_the_rows_that_differ(pytester):
+    for part in ("katas", "reference"):
+        shutil.copytree(ROOT / part / "04_training", pytester.path / part / "04_training")
+    mine = pytester.path / "mine" / "04_training"
+    shutil.copytree(pytester.path / "reference" / "04_training", mine)
+    source = (mine / "training.py").read_text()
+    old = "dbngain = (bnraw * dhpreact).sum(0, keepdim=True)"
+    assert old in source
+    (mine / "training.py").write_text(source.replace(old, "dbngain = -(bnraw * dhpreact).sum(0, keepdim=True)"))
+    result = pytester.runpytest_inprocess("katas/04_training", "--impl", "mine", "-k", "test_backward")
+    result.stdout.fnmatch_lines(["*lecture probe, lecture sizes · dbngain | False*",
+                                 "*right in every check: dC, dW1, db1, dW2, db2, dbnbias",
+                                 "diagnosis: sign — dbngain*"])
+    assert "· dW1 |" not in result.stdout.str()
