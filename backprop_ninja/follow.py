@@ -33,7 +33,8 @@ class _Stop(Exception):
         self.verdict = verdict
 
 
-def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS) -> Verdict:
+def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
+                   device: str = "cpu") -> Verdict:
     """Train `steps` SGD steps with module.backward and with autograd; compare them step by step."""
     from . import training  # torch-heavy, and only this check needs it
 
@@ -48,12 +49,12 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
             raise _Stop(_failed(kata, fn, call))
         return call.result
 
-    X, Y = dataset()
-    mine, theirs = training.init_model(VOCAB), training.init_model(VOCAB)
+    X, Y = (t.to(device) for t in dataset())
+    mine, theirs = training.init_model(VOCAB, device=device), training.init_model(VOCAB, device=device)
     manual = training.manual_gradients(guarded)
     g = torch.Generator().manual_seed(7)
     for i in range(steps):
-        ix = torch.randint(0, X.shape[0], (32,), generator=g)  # (32,)
+        ix = torch.randint(0, X.shape[0], (32,), generator=g).to(device)  # (32,)
         try:
             loss = training.train_step(manual, mine, X[ix], Y[ix], 0.1)
         except _Stop as stop:

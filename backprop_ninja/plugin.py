@@ -33,7 +33,10 @@ def pytest_addoption(parser):
                          f"(e.g. reference); also ${loader.ENV}")
     group.addoption("--step-timeout", dest="bn_timeout", default=None, type=float, metavar="SECONDS",
                     help=f"stop a step that runs longer than this (default {DEFAULT_SECONDS:g})")
+    group.addoption("--device", dest="bn_device", default=None, metavar="DEVICE",
+                    help="run the forward pass, autograd and your steps on DEVICE (default cpu; e.g. cuda)")
     parser.addini("backprop_ninja_impl", "default for --impl", default="")
+    parser.addini("backprop_ninja_device", "default for --device", default="cpu")
     parser.addini("backprop_ninja_step_timeout", "default for --step-timeout", default=str(DEFAULT_SECONDS))
 
 
@@ -58,6 +61,23 @@ class KataCheck:
         config = request.config
         self.seconds = float(_option(config, "bn_timeout", "backprop_ninja_step_timeout"))
         self.impl = _option(config, "bn_impl", "backprop_ninja_impl")
+        self.device = _option(config, "bn_device", "backprop_ninja_device") or "cpu"
+        if self.device != "cpu":
+            self._use_device()
+
+    def _use_device(self):
+        """Every configuration of the kata on --device, or a one-sentence failure if it is not there."""
+        import dataclasses
+
+        import torch
+
+        try:
+            torch.empty(1, device=self.device)
+        except (RuntimeError, AssertionError) as e:
+            self.fail(Verdict(self.kata.folder, "", "wrong", "device", f"--device {self.device}: {e}",
+                              report=f"diagnosis: device — --device {self.device} is not usable here: {e}"))
+        self.kata = dataclasses.replace(
+            self.kata, configs=tuple(dataclasses.replace(c, device=self.device) for c in self.kata.configs))
 
     @property
     def module(self):
@@ -86,7 +106,7 @@ class KataCheck:
         """Train a few SGD steps with backward() and with autograd; they must stay together."""
         from .follow import check_training
 
-        return self.done(check_training(self.kata, self.module, steps, self.seconds))
+        return self.done(check_training(self.kata, self.module, steps, self.seconds, device=self.device))
 
     def done(self, verdict: Verdict) -> Verdict:
         """Record the verdict; fail the test unless it is done."""

@@ -147,3 +147,19 @@ def test_a_step_with_several_gradients_shows_only_the_rows_that_differ(pytester)
                                  "*right in every check: dC, dW1, db1, dW2, db2, dbnbias",
                                  "diagnosis: sign — dbngain*"])
     assert "· dW1 |" not in result.stdout.str()
+
+
+def test_device_has_an_ini_twin_and_cpu_runs_every_check(tree):
+    tree.makeini("[pytest]\nbackprop_ninja_device = cpu\n")
+    tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "reference").assert_outcomes(passed=27)
+
+
+def test_a_device_that_is_not_there_is_one_sentence(tree):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "reference", "--device", "cuda",
+                                      "-k", "dprobs")
+    result.stdout.fnmatch_lines(["*diagnosis: device — --device cuda is not usable here*"])
+    assert "Traceback" not in result.stdout.str()
