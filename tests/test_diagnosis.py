@@ -244,7 +244,7 @@ def test_kata_04_says_which_gradients_are_right_and_where_the_slip_lies():
 
 def test_factor_names_cover_the_batch_size_and_bessel():
     cfg = ATOMIC.configs[1]  # odd sizes, n = 5
-    assert diagnose._factor(5.0, cfg)[0].startswith("n (= 5")
-    assert diagnose._factor(0.2, cfg)[0].startswith("1/n")
-    assert diagnose._factor(1.25, cfg)[0].startswith("n/(n-1)")
-    assert diagnose._factor(3.0, cfg)[0] == "3"
+    assert diagnose.numbers._factor(5.0, cfg)[0].startswith("n (= 5")
+    assert diagnose.numbers._factor(0.2, cfg)[0].startswith("1/n")
+    assert diagnose.numbers._factor(1.25, cfg)[0].startswith("n/(n-1)")
+    assert diagnose.numbers._factor(3.0, cfg)[0] == "3"

@@ -1,23 +1,4 @@
-"""Naming what is wrong: the form of the result, then catalogued mistakes, then generic patterns.
-
-`structure` looks at the form of one returned tensor (graph, shape, dtype,
-device, finiteness); `values` explains a right-shaped tensor with wrong
-numbers. Both prefer a catalogued mistake that reproduces the learner's
-result on the same inputs; then come generic patterns, each a rule of the
-chain rule the learner can act on:
-
-- shape family: transposed, keepdim, missing-sum, summed over the wrong dim,
-  a sum not broadcast back, a size hard-coded from the lecture;
-- sign; scale by a constant, with the factor named (n, 1/n, n-1, n/(n-1)
-  is Bessel's, 2, ...);
-- branches: the answer is a combination of the gradients through each
-  consumer with one left out (missing-branch), negated (sign) or scaled;
-- chain-rule: the local derivative alone, or the upstream gradient passed through;
-- accumulate: the rows of dC used once are right, the repeated ones not;
-- hard-coded: right at the lecture's sizes, wrong at any other;
-- float64 only: a small constant slip such as a missing eps;
-- otherwise wrong-values, with how many elements differ and the worst one.
-"""
+"""Right-shaped, wrong numbers: catalogued mistakes first, then the generic patterns."""
 
 from __future__ import annotations
 
@@ -26,180 +7,12 @@ import math
 
 import torch
 
-from . import mistakes
-from .compare import close, describe, tolerance
-from .guard import call_step
-from .katas import KATAS, Kata, Step
-from .lecture import LECTURE, Config
-from .probes import Probe
-
-# ---------------------------------------------------------------------------------------------
-# the form of a result
-
-
-def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe):
-    """(id, sentence, body) when the result is attached to a graph, misshapen, mistyped or not finite."""
-    body = f"  d{target}: you returned {describe(got)}, autograd's {target}.grad is {describe(want)}"
-    if got.requires_grad:
-        return ("graph-attached", f"d{target} is attached to an autograd graph (requires_grad=True): build it "
-                "from the inputs with plain tensor operations, without requires_grad_ or requires_grad=True", body)
-    if got.shape != want.shape:
-        named = _catalogued_form(step, target, got, probe)
-        return (*(named or _shape(target, got, want, probe)), body)
-    if got.dtype != want.dtype:
-        return ("dtype", f"d{target} must be {describe(want).split()[-1]} like {target}, not "
-                f"{str(got.dtype).replace('torch.', '')}: build it from the inputs (e.g. torch.zeros_like({target}) "
-                "or arithmetic on them) rather than torch.tensor(...) or a fresh torch.zeros(...) without dtype", body)
-    if got.device != want.device:
-        return ("device", f"d{target} is on {got.device}, {target} is on {want.device}: create new tensors with "
-                "*_like(...) or device=... so they follow the inputs", body)
-    if not torch.isfinite(got).all():
-        bad = (~torch.isfinite(got)).nonzero()[0].tolist()
-        named = _catalogued_form(step, target, got, probe)
-        if named:
-            return (named[0], f"{named[1]} (first NaN or inf at {bad})", body)
-        return ("non-finite", f"d{target} holds NaN or inf (first at {bad}) where autograd's is finite: look for "
-                "a division by a tiny number (or 0/0), an exp of a large one, or a log of zero", body)
-    return None
-
-
-def _kata_of(step: Step) -> Kata | None:
-    """The kata a step belongs to (step names repeat across katas; their parameters do not)."""
-    return next((k for k in KATAS if step in k.steps), None)
-
-
-def _catalogued_form(step: Step, target: str, got, probe: Probe):
-    """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any."""
-    kata = _kata_of(step)
-    if kata is None:
-        return None
-    for m, theirs in _mistake_results(kata, step, target, probe):
-        if theirs.shape != got.shape or theirs.requires_grad:
-            continue
-        theirs = theirs.to(got.dtype)
-        fin = torch.isfinite(got)
-        if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(got), torch.isnan(theirs))
-                and close(torch.where(fin, got, 0), torch.where(fin, theirs, 0),
-                          probe.scales[step.targets.index(target)])):
-            return m.id, m.sentence
-    return None
-
-
-def _shape(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> tuple[str, str]:
-    g, w = tuple(got.shape), tuple(want.shape)
-    hard = _hard_coded_shape(g, w, probe.cfg)
-    if hard:
-        return "hard-coded", (f"d{target} is {g} but {target} is {w} at {probe.cfg.describe()}: {hard}; "
-                              "a size always comes from a shape (x.shape[0], torch.zeros_like(x))")
-    if len(g) == 2 and g == w[::-1] and g != w:
-        return "transposed", (f"d{target} has {target}'s shape transposed, {g} instead of {w}: "
-                              "in a matmul's backward, choose the order and the .T that make the shapes fit")
-    if got.numel() == want.numel() and [s for s in g if s != 1] == [s for s in w if s != 1]:
-        if len(g) > len(w):
-            how = "here the size-1 dimension must go: sum without keepdim=True (or .squeeze it)"
-        else:
-            how = "sum with keepdim=True (or reshape) so it keeps the size-1 dimension"
-        return "keepdim", f"d{target} is {g} but {target} is {w}: {how}"
-    if got.numel() > want.numel() and _broadcasts(w, g):
-        return "missing-sum", (f"d{target} is {g}, the broadcast shape, but {target} is {w}: {target} was "
-                               f"broadcast in the forward pass, so add up the gradients of its copies: "
-                               f"{_sum_call(w, g)}")
-    upstream = _upstream(probe)
-    for name, up in upstream.items():
-        if up.shape == got.shape and got.numel() < want.numel() and _broadcasts(g, w):
-            return "shape", (f"d{target} is {g}, the shape of {name}, but {target} is {w}: the forward pass summed "
-                             f"{target} down to that shape, and a sum's backward is a broadcast: spread it over "
-                             f"every element (e.g. torch.ones_like({target}) * ...)")
-    for t in probe.kwargs.values():
-        if not torch.is_tensor(t) or not t.is_floating_point():
-            continue
-        mine = _reduced_over(tuple(t.shape), g)
-        if mine is None:
-            continue
-        right = _reduced_over(tuple(t.shape), w)
-        if right is not None and right != mine:
-            return "shape", (f"d{target} is {g}: that is a sum over dim {mine[0]}, but {target} {w} was broadcast "
-                             f"along dim {right[0]}: {_sum_call(w, tuple(t.shape))}")
-        if tuple(t.shape) == w:
-            return "shape", (f"d{target} is {g}: that is a sum over dim {mine[0]}, but {target} already has the "
-                             f"shape {w} of the gradient it is built from: nothing was broadcast, nothing to sum")
-    if got.numel() == want.numel():
-        return "shape", (f"d{target} is {g}, with the right number of elements but not {target}'s shape {w}: "
-                         f"a view or reshape only rearranges, so undo it with .view({target}.shape)")
-    return "shape", (f"d{target} must have {target}'s shape {w}, got {g}: a gradient always has the shape "
-                     "of the tensor it is for; check the shape of each operand on that line")
-
-
-def _broadcasts(small: tuple, big: tuple) -> bool:
-    if len(small) > len(big):
-        return False
-    return all(a in (1, b) for a, b in zip(reversed(small), reversed(big)))
-
-
-def _sum_call(small: tuple, big: tuple) -> str:
-    """The sum that takes a gradient of shape `big` to `small`, e.g. `.sum(0, keepdim=True)`."""
-    lead = len(big) - len(small)
-    padded = (None,) * lead + small
-    dropped = [i for i in range(lead)]
-    kept = [i for i in range(lead, len(big)) if padded[i] == 1 and big[i] != 1]
-    calls = []
-    if kept:
-        dims = kept[0] if len(kept) == 1 else tuple(kept)
-        calls.append(f".sum({dims}, keepdim=True)")
-    if dropped:
-        dims = dropped[0] if len(dropped) == 1 else tuple(dropped)
-        calls.append(f".sum({dims})")
-    return "".join(calls) or ".sum(...)"
-
-
-def _reduced_over(big: tuple, small: tuple):
-    """(dim, keepdim) when `small` is `big` summed over one dim, else None."""
-    for d in range(len(big)):
-        if big[d] == 1:
-            continue
-        if small == big[:d] + (1,) + big[d + 1:]:
-            return d, True
-        if small == big[:d] + big[d + 1:]:
-            return d, False
-    return None
-
-
-def _upstream(probe: Probe) -> dict:
-    """The upstream gradients the step was given (its d<line> parameters)."""
-    return {k: v for k, v in probe.kwargs.items()
-            if k.startswith("d") and torch.is_tensor(v) and v.is_floating_point()}
-
-
-def _size_pairs(cfg: Config) -> list[tuple[str, int, int]]:
-    """(name, size here, size at the lecture's sizes) for each size (kata 04 trains with 200 hidden)."""
-    return [("n", cfg.n, LECTURE.n), ("n_embd", cfg.n_embd, LECTURE.n_embd),
-            ("block_size", cfg.block_size, LECTURE.block_size), ("vocab_size", cfg.vocab_size, LECTURE.vocab_size),
-            ("n_hidden", cfg.n_hidden, LECTURE.n_hidden), ("n_hidden", cfg.n_hidden, 200),
-            ("block_size*n_embd", cfg.block_size * cfg.n_embd, LECTURE.block_size * LECTURE.n_embd)]
-
-
-def _same_sizes(a: Config, b: Config) -> bool:
-    return all(getattr(a, f) == getattr(b, f) for f in ("n", "n_embd", "block_size", "vocab_size", "n_hidden"))
-
-
-def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
-    """Where a dimension of the result is the lecture's size of the dimension the configuration wants."""
-    if len(g) != len(w):
-        return ""
-    found = []
-    for a, b in zip(g, w):
-        if a == b:
-            continue
-        names = [name for name, here, there in _size_pairs(cfg) if here == b and there == a and here != there]
-        if not names:
-            return ""
-        name = "n (the batch size)" if names[0] == "n" else names[0]
-        found.append(f"{a} is the lecture's {name}, which is {b} here")
-    return "; ".join(found)
-
-
-# ---------------------------------------------------------------------------------------------
-# wrong numbers
+from ..compare import close, tolerance
+from ..katas import Kata, Step
+from ..lecture import Config
+from ..probes import Probe
+from .catalogued import _catalogued
+from .form import _same_sizes, _size_pairs, _upstream
 
 
 def values(kata: Kata, step: Step, target: str, got, want, probe: Probe, rows) -> tuple[str, str]:
@@ -222,6 +35,7 @@ def _focus(probe: Probe, step: Step, target: str) -> Probe:
 def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
     """For a step that returns several gradients: which are right, in backward order from the loss.
 
+
     A gradient that is ~0 at this probe (db1, right after batchnorm) says nothing either way: left out.
     """
     if len(step.targets) < 2:
@@ -231,8 +45,10 @@ def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
     wrong = {t for t in step.targets for r in rows if r.label.endswith(f" · d{t}") and not r.approximate}
     lines = list(kata.graph.lines)
 
+
     def last_use(t):  # the later its first consumer, the earlier the backward pass reaches it
         return -min((lines.index(c) for c in kata.graph.consumers(t)), default=0)
+
 
     order = sorted(step.targets, key=last_use)
     right = [f"d{t}" for t in order if t not in wrong and t not in silent]
@@ -246,44 +62,6 @@ def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
                 f"slip lies after {right[-1]} and before {bad[0]})")
     return (f" (right: {', '.join(right)}; wrong: {', '.join(bad)}: the slip is in the lines of {', '.join(bad)} "
             "themselves, since the gradients after them are right)")
-
-
-def _mistake_results(kata: Kata, step: Step, target: str, probe: Probe, rows=None):
-    """(mistake, its d<target>) for every catalogued mistake of the step that runs on the probe's inputs.
-
-    For a step that returns several gradients, with `rows`, a mistake must also be right and wrong
-    on the same gradients as the learner at this probe (one slip shows in all that come after it).
-    """
-    index = step.targets.index(target)
-    label = f"{probe.label}, {probe.cfg.label} · d"
-    verdicts = {r.label[len(label):]: r.approximate for r in rows or () if r.label.startswith(label)}
-    for m in mistakes.of(kata.folder, step.name):
-        call = call_step(m.fn, {k: v.clone() for k, v in probe.kwargs.items()})
-        if call.error is not None:
-            continue
-        result = call.result
-        if len(step.targets) > 1:
-            if not isinstance(result, (tuple, list)) or len(result) != len(step.targets):
-                continue
-            if verdicts and any(t in verdicts and _right(r, e, scale) != verdicts[t]
-                                for t, r, e, scale in zip(step.targets, result, probe.expected, probe.scales)):
-                continue
-            result = result[index]
-        if torch.is_tensor(result):
-            yield m, result.detach()
-
-
-def _right(got, want, scale: float) -> bool:
-    return (torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype
-            and close(got, want, scale))
-
-
-def _catalogued(kata: Kata, step: Step, target: str, got, probe: Probe, rows=None):
-    scale = probe.scales[step.targets.index(target)]
-    for m, theirs in _mistake_results(kata, step, target, probe, rows):
-        if theirs.shape == got.shape and close(got, theirs.to(got.dtype), scale):
-            return m.id, m.sentence
-    return None
 
 
 def _factor(k: float, cfg: Config) -> tuple[str, str]:
@@ -359,6 +137,7 @@ def _generic(step: Step, target: str, got, want, probe: Probe):
 
 def _branches(target: str, got, probe: Probe):
     """Explain got as a combination of the gradients through each consumer of target.
+
 
     Least squares gives one coefficient per branch; they are rounded to the
     slips a learner makes (0: left out, -1: sign, a named factor) and the
