@@ -1,6 +1,12 @@
 """backprop-ninja: every gradient of the makemore MLP, by hand, checked against autograd."""
 
+import warnings
+
 __version__ = "0.1.0"
+
+# torch warns once when NumPy is absent (at import, and on some lazy imports);
+# nothing here needs NumPy. Set once for the package, before any torch import.
+warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 
 def check(step, fn=None, kata=None, **options):

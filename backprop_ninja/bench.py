@@ -37,9 +37,10 @@ names no folder.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Callable
+
+from .paths import shown
 
 DEFAULT_MIN_TIME = 0.2  # seconds of timing per measurement (blocked_autorange's min_run_time)
 ROUNDS = 2  # baseline and candidate are measured in alternation, this many times each
@@ -314,19 +315,8 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _shown(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:  # another drive (Windows)
-        return str(path)
-    return rel if not rel.startswith("..") else str(path)
-
-
 def run(args) -> int:
     """Time every row; print the table, then a line for each row that could not be timed."""
-    import warnings
-
-    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     import torch
 
     from . import katas, loader
@@ -351,8 +341,8 @@ def run(args) -> int:
         print(f"backprop-ninja bench — {bench.cfg.describe()}, {bench.cfg.device}")
         print(f"torch {torch.__version__}, {args.threads} thread{'s' if args.threads != 1 else ''}; "
               f"each time is the median µs per call, baseline and candidate measured in alternation")
-        print(f"candidate: {_shown(impl)}   atomic baselines: "
-              f"{_shown(repo / 'reference' / '01_atomic_graph') if repo else '(no reference/ found)'} "
+        print(f"candidate: {shown(impl)}   atomic baselines: "
+              f"{shown(repo / 'reference' / '01_atomic_graph') if repo else '(no reference/ found)'} "
               "(the worked solution, so a row measures the fusion alone)")
         done, skipped, wrong = [], [], False
         for fn in ROWS:

@@ -110,6 +110,18 @@ def _rows(step: Step, rows: list[Row]) -> str:
     return table(step.name, wrong) + (f"\n  right in every check: {', '.join(right)}" if right else "")
 
 
+def check_in(kata: Kata, module, name: str, seconds: float = DEFAULT_SECONDS) -> Verdict:
+    """check_step on the module's function for step `name`; a missing function is a no-step verdict."""
+    from . import loader
+
+    try:
+        fn = loader.step_function(module, kata, name)
+    except loader.ImplError as e:
+        return Verdict(kata.folder, name, "wrong", "no-step", str(e),
+                       report=f"{name}: missing\ndiagnosis: no-step — {e}")
+    return check_step(kata, name, fn, seconds)
+
+
 def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,
             headline: str = "") -> str:
     head = f"{step.name}: {headline or ident}"

@@ -9,10 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-import warnings
-
-# torch warns once at import when NumPy is absent; nothing here needs NumPy
-warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 #: subcommand -> its module, which has register(subparsers); the parser's func(args) returns the exit code
 COMMANDS = {

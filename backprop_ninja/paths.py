@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -23,3 +24,21 @@ def check_command(folder: str, steps, step: str) -> str:
     if any(step.lower() in other.lower() for other in steps if other != step):
         return f"pytest katas/{folder}/test_{folder[3:]}.py::test_{step}"
     return f"pytest katas/{folder} -k {step}"
+
+
+def shown(where) -> str:
+    """A path, or "path:line", as the learner would type it: relative to the current
+    directory, unless that climbs out of it (then absolute)."""
+    where = str(where)
+    if not where:
+        return ""
+    path, sep, line = where.rpartition(":")
+    if not sep or not line.isdigit():
+        path, line = where, ""
+    try:
+        rel = os.path.relpath(path)
+        path = path if rel.startswith("..") else rel
+    except ValueError:  # another drive (Windows)
+        pass
+    path = Path(path).as_posix()
+    return f"{path}:{line}" if line else path

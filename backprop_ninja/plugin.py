@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import warnings
-from pathlib import Path
-
 import pytest
 
-# torch warns once at import when NumPy is absent; the katas never need NumPy
-warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
-
-from . import katas, loader  # noqa: E402
-from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_step  # noqa: E402
+from . import katas, loader
+from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in
+from .paths import shown
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 
@@ -90,13 +84,7 @@ class KataCheck:
                               report=f"diagnosis: import-error — {e}"))
 
     def __call__(self, name: str) -> Verdict:
-        module = self.module
-        try:
-            fn = loader.step_function(module, self.kata, name)
-        except loader.ImplError as e:
-            self.fail(Verdict(self.kata.folder, name, "wrong", "no-step", str(e),
-                              report=f"{name}: missing\ndiagnosis: no-step — {e}"))
-        return self.done(check_step(self.kata, name, fn, self.seconds))
+        return self.done(check_in(self.kata, self.module, name, self.seconds))
 
     def chain(self) -> Verdict:
         """Run every step fed by the previous steps' outputs, as the notebook does."""
@@ -184,14 +172,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         done = sum(v[2] == "done" for v in seen.values())
         for v in _TALLY[folder].values():
             if v[2] == "todo":
-                place = _rel(v[3]) if v[1] in kata.step_names else v[5]
+                place = shown(v[3]) if v[1] in kata.step_names else v[5]
                 tr.write_line(f"todo  {v[1]:<16} {place}", yellow=True)
         tr.write_line(f"kata {kata.number} ({kata.title}): {done}/{len(kata.steps)} steps done"
                       + ("" if len(seen) == len(kata.steps) else f" ({len(seen)} checked in this run)"),
                       bold=True)
         nxt = next((seen[n] for n in kata.step_names if n in seen and seen[n][2] != "done"), None)
         if nxt:
-            tr.write_line(f"next: {nxt[1]} — {_rel(nxt[3])}   hint: {hint_command(kata, nxt[1])}")
+            tr.write_line(f"next: {nxt[1]} — {shown(nxt[3])}   hint: {hint_command(kata, nxt[1])}")
         elif len(seen) == len(kata.steps):
             tr.write_line(f"every step of kata {kata.number} is done", green=True)
     _TALLY.clear()
@@ -201,13 +189,3 @@ def hint_command(kata: katas.Kata, step: str) -> str:
     """The exact command that shows the first hint of a step."""
     shared = [k for k in katas.KATAS if step in k.step_names]
     return f"backprop-ninja hint {step}" + (f" --kata {kata.number}" if len(shared) > 1 else "")
-
-
-def _rel(where: str) -> str:
-    if not where:
-        return ""
-    try:
-        path, line = where.rsplit(":", 1)
-        return f"{os.path.relpath(path)}:{line}" if Path(path).is_absolute() else where
-    except ValueError:
-        return where

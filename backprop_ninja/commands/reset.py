@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..paths import shown
+
 BACKUPS = Path(".backprop-ninja") / "backups"
 MAX_COMMITS = 500  # how far back to look for the stub
 
@@ -94,12 +96,6 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _rel(path: Path) -> str:
-    from .status import rel
-
-    return rel(str(path))
-
-
 def _confirm(question: str) -> bool:
     try:
         return input(question).strip().lower() in ("y", "yes")
@@ -129,14 +125,14 @@ def run(args) -> int:
         return fail(str(e))
     current = target.read_bytes() if target.exists() else None
     if current == stub:
-        print(f"{_rel(target)} is already the stub: nothing to reset")
+        print(f"{shown(target)} is already the stub: nothing to reset")
         return 0
 
     if current is None:
-        what = f"{_rel(target)} is missing"
+        what = f"{shown(target)} is missing"
     else:
         written = len(kata.steps) - len(stubs(current.decode("utf-8", "replace"), kata.step_names))
-        what = f"{_rel(target)} has {written} of {len(kata.steps)} steps written"
+        what = f"{shown(target)} has {written} of {len(kata.steps)} steps written"
     if not args.yes:
         if not sys.stdin.isatty():
             return fail(f"{what}; reset replaces it with the stub after a backup. Nothing was changed: "
@@ -153,8 +149,8 @@ def run(args) -> int:
             return fail(f"could not write the backup ({e}); nothing was changed")
     _write(target, stub)
     if saved is not None:
-        print(f"backup:   {_rel(saved)}   (your file, as it was)")
-    print(f"restored: {_rel(target)}   (the stub, from commit {commit})")
+        print(f"backup:   {shown(saved)}   (your file, as it was)")
+    print(f"restored: {shown(target)}   (the stub, from commit {commit})")
     if saved is not None:
-        print(f"undo:     cp {_rel(saved)} {_rel(target)}")
+        print(f"undo:     cp {shown(saved)} {shown(target)}")
     return 0

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..paths import shown
+
 MISSING = "not in this checkout"
 
 
@@ -76,16 +78,10 @@ def survey(root: Path, seconds: float | None = None) -> list[KataState]:
 
 
 def _verdict(kata, module, name: str, seconds: float):
-    from .. import loader
-    from ..checker import Verdict, check_step
+    from ..checker import check_in
 
-    try:
-        fn = loader.step_function(module, kata, name)
-    except loader.ImplError as e:
-        return Verdict(kata.folder, name, "wrong", "no-step", str(e),
-                       report=f"{name}: missing\ndiagnosis: no-step — {e}")
     with _quiet():  # a learner's print() inside a step would drown the table
-        return check_step(kata, name, fn, seconds)
+        return check_in(kata, module, name, seconds)
 
 
 @contextlib.contextmanager
@@ -125,31 +121,15 @@ class _Paint:
         return f"\033[{self.CODES[style]}m{text}\033[0m" if self.on else text
 
 
-def rel(where: str) -> str:
-    """A file or file:line relative to the current directory when that is shorter."""
-    if not where:
-        return ""
-    path, sep, line = where.rpartition(":")
-    if not sep or not line.isdigit():
-        path, line = where, ""
-    try:
-        shown = os.path.relpath(path)
-        if shown.startswith(".." + os.sep + ".."):
-            shown = path
-    except ValueError:  # another drive on Windows
-        shown = path
-    return f"{shown}:{line}" if line else shown
-
-
 def _rows(label: str, items: list[str], paint, style: str, width: int) -> list[str]:
     """`  label  a  b  c` wrapped at `width`, continuation lines aligned."""
     lead = f"  {label:<6} "
     lines, cur, cur_len = [], lead, len(lead)
-    for item, shown in items:
+    for item, painted in items:
         if cur_len > len(lead) and cur_len + 2 + len(item) > width:
             lines.append(cur.rstrip())
             cur, cur_len = " " * len(lead), len(lead)
-        cur += shown + "  "
+        cur += painted + "  "
         cur_len += len(item) + 2
     lines.append(cur.rstrip())
     if paint.on:
@@ -195,9 +175,10 @@ def render(states: list[KataState], paint=None, width: int = 100) -> list[str]:
         return out
     state, v = nxt
     if v is None:
-        out.append(f"next:  fix {rel(str(state.path))} so that it loads (kata {state.kata.number})")
+        out.append(f"next:  fix {shown(str(state.path))} so that it loads (kata {state.kata.number})")
         return out
-    out.append(f"next:  {paint(v.step, 'bold')} (kata {state.kata.number}) — {rel(v.where) or rel(str(state.path))}")
+    place = shown(v.where) or shown(state.path)
+    out.append(f"next:  {paint(v.step, 'bold')} (kata {state.kata.number}) — {place}")
     if v.status == "wrong":
         out.append(f"       {v.line}")
     out.append(f"hint:  {hint_command(state.kata, v.step)}")
@@ -217,7 +198,7 @@ def run(args) -> int:
     checked = time.perf_counter() - t0
     colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = min(shutil.get_terminal_size((100, 24)).columns, 120)
-    print(f"backprop-ninja status — {rel(str(root))}/")
+    print(f"backprop-ninja status — {shown(str(root))}/")
     print()
     for line in render(states, _Paint(colour), width):
         print(line)

@@ -9,13 +9,14 @@ extra: pip install "backprop-ninja[watch]".
 
 from __future__ import annotations
 
-import os
 import queue
 import shlex
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from ..paths import shown
 
 CLEAR = "\033[2J\033[H"
 INSTALL = 'pip install "backprop-ninja[watch]"'
@@ -36,7 +37,7 @@ def register(subparsers) -> None:
 
 def pytest_command(folder: Path, impl: str | None = None, keyword: str | None = None) -> list[str]:
     """The pytest run for one kata folder, with this Python."""
-    cmd = [sys.executable, "-m", "pytest", _shown(folder)]
+    cmd = [sys.executable, "-m", "pytest", shown(folder)]
     if impl:
         cmd += ["--impl", impl]
     if keyword:
@@ -44,21 +45,11 @@ def pytest_command(folder: Path, impl: str | None = None, keyword: str | None = 
     return cmd
 
 
-def _shown(path: Path) -> str:
-    try:
-        rel = os.path.relpath(path)
-        return path.as_posix() if rel.startswith("..") else Path(rel).as_posix()
-    except ValueError:
-        return str(path)
-
-
 #: a pytest process that imports pytest, torch and the harness first, then waits for "go" (so a
 #: run after a save does not wait for torch); everything the learner writes is read after "go".
 WARM = """
 import os, signal, sys
 signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # Ctrl-C stops the run at once, quietly: watch says so
-import warnings
-warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 import pytest, backprop_ninja.plugin
 if sys.stdin.readline() != "go\\n":
     os._exit(0)
@@ -175,7 +166,7 @@ def loop(runner, changes, *, max_runs: int | None = None, clear: bool = False,
             elif runs:
                 print("\n" + "─" * 60, file=out)
             if changed:
-                names = sorted({_shown(Path(p)) for _, p in changed})
+                names = sorted({shown(Path(p)) for _, p in changed})
                 print(f"changed: {', '.join(names)}", file=out)
             out.flush()
             runner()
@@ -235,7 +226,7 @@ def run(args) -> int:
         except KeyboardInterrupt:
             return 0
         if kata is None:
-            print(f"backprop-ninja watch: no kata under {_shown(root)}", file=sys.stderr)
+            print(f"backprop-ninja watch: no kata under {shown(root)}", file=sys.stderr)
             return 1
     repo = katas.repo_root()
     tests = (repo or root.parent) / "katas" / kata.folder  # the kata's tests (and, by default, its file)
@@ -246,7 +237,7 @@ def run(args) -> int:
     if note:
         print(note)
     cmd = pytest_command(tests, getattr(args, "impl", None), getattr(args, "keyword", None))
-    banner = f"\nwatching {_shown(folder)}/ — save a file to run again, Ctrl-C to stop"
+    banner = f"\nwatching {shown(folder)}/ — save a file to run again, Ctrl-C to stop"
 
     pytest = WarmPytest(cmd[3:])
 
