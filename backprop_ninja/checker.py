@@ -14,7 +14,7 @@ import torch
 
 from . import diagnose
 from .compare import Row, compare, describe, table
-from .guard import AutogradUsed, StepTimeout, call_step
+from .guard import call_step
 from .katas import Kata, Step
 from .paths import check_command
 from .probes import Probe, probes
@@ -132,12 +132,12 @@ def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | Non
 def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     """(status, id, sentence, report) for a call that raised, mutated, or returned no tensor."""
     err = call.error
-    if isinstance(err, NotImplementedError):
+    if err is not None and err.isa("NotImplementedError"):
         return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
                 f"todo: {step.name} — {location(fn)}")
     if err is not None:
         ident, sentence = _error_diagnosis(step, err, call, fn)
-        body = f"  {type(err).__name__}: {err}" + (f"\n  at {call.where}" if call.where else "")
+        body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
         return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="raised an error"))
     if call.mutated:
         names = ", ".join(call.mutated)
@@ -160,7 +160,7 @@ def _hard_coded(step: Step, probe: Probe, call) -> tuple:
     """A step right at the sizes checked so far that raises at these: a size written as a number."""
     sentence = (f"{step.name} is right at the lecture's sizes but raises at {probe.cfg.label}: a lecture size "
                 "(32, 27, 64, 30, ...) is written as a number; take every size from a shape (x.shape[0])")
-    body = f"  {type(call.error).__name__}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
+    body = f"  {call.error.type}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
     report = _report(step, body, "hard-coded", sentence, probe, headline="raised an error")
     return ("wrong", "hard-coded", sentence, report)
 
@@ -182,19 +182,19 @@ def _not_a_tensor(step: Step, target: str, x) -> str:
 
 
 def _error_diagnosis(step: Step, err: BaseException, call, fn) -> tuple[str, str]:
-    if isinstance(err, AutogradUsed):
+    if err.isa("AutogradUsed"):
         return "autograd", f"{err}; derive it with the chain rule instead"
-    if isinstance(err, StepTimeout):
+    if err.isa("StepTimeout"):
         return "timeout", (f"{step.name} was {err} and never returned: look for a loop that does not end, "
                            f"or a loop over every element that could be one tensor operation")
-    if isinstance(err, TypeError) and "argument" in str(err) and fn.__code__.co_filename not in call.where:
+    if err.isa("TypeError") and "argument" in str(err) and fn.__code__.co_filename not in call.where:
         try:
             mine = str(inspect.signature(fn))
         except (TypeError, ValueError):
             mine = "(?)"
         return "signature", (f"the harness calls {step.signature()} by these parameter names; "
                              f"your function takes {step.name}{mine}: rename its parameters to match")
-    return "exception", (f"{step.name} raised {type(err).__name__}: {err}. Check the shapes at that line "
+    return "exception", (f"{step.name} raised {err.type}: {err}. Check the shapes at that line "
                          f"(print(x.shape)) against the shapes in the docstring")
 
 
@@ -215,7 +215,7 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         fn = getattr(module, step.name, None)
         kwargs = {p: (tr.values[p] if p in tr.values else mine[p]).clone() for p in step.params}
         call = call_step(fn, kwargs, seconds) if callable(fn) else None
-        if call is None or isinstance(call.error, NotImplementedError):
+        if call is None or (call.error is not None and call.error.isa("NotImplementedError")):
             return Verdict(kata.folder, "chain", "todo", "not-implemented",
                            f"the chain waits for {step.name}",
                            report=f"todo: chain — waits for {step.name}", where=location(fn) if fn else "")
@@ -223,7 +223,7 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         target = step.targets[0]
         want = tr.grads[target]
         if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
-            what = type(call.error).__name__ if call.error else f"returned {describe(got)}"
+            what = call.error.type if call.error else f"returned {describe(got)}"
             sentence = (f"{step.name} fails inside the chain ({what}); its own test says why: "
                         f"{check_command(kata.folder, kata.step_names, step.name)}")
             return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,

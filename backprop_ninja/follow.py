@@ -13,7 +13,7 @@ import torch
 from . import lecture
 from .checker import DEFAULT_SECONDS, Verdict, location
 from .compare import TOLERANCE
-from .guard import AutogradUsed, StepTimeout, call_step
+from .guard import call_step
 from .katas import Kata
 
 STEPS = 100
@@ -79,10 +79,10 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
 
 def _failed(kata: Kata, fn, call) -> Verdict:
     err = call.error
-    if isinstance(err, NotImplementedError):
+    if err.isa("NotImplementedError"):
         return Verdict(kata.folder, "training", "todo", "not-implemented", "training waits for backward",
                        report="todo: training — waits for backward", where=location(fn))
-    ident = "autograd" if isinstance(err, AutogradUsed) else "timeout" if isinstance(err, StepTimeout) else "exception"
-    sentence = f"backward raised {type(err).__name__}: {err}" + (f" at {call.where}" if call.where else "")
+    ident = "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout") else "exception"
+    sentence = f"backward raised {err.type}: {err}" + (f" at {call.where}" if call.where else "")
     return Verdict(kata.folder, "training", "wrong", ident, sentence,
                    report=f"training: backward raised an error\ndiagnosis: {ident} — {sentence}")

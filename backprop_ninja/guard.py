@@ -72,14 +72,41 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+@dataclasses.dataclass(frozen=True)
+class Raised:
+    """What a step raised, as plain data: it crosses a process boundary, and the checker
+    decides by the exception's type *names*, never by the learner's exception object."""
+
+    type: str  # e.g. "NameError"
+    message: str
+    kinds: tuple[str, ...] = ()  # the names of its class and every base class, e.g. ("KeyError", "LookupError", ...)
+    where: str = ""  # "file.py:LINE: source" of the learner's deepest line, or ""
+
+    def __str__(self) -> str:
+        return self.message
+
+    def isa(self, name: str) -> bool:
+        """True when the exception was a `name` (or a subclass of it)."""
+        return name in self.kinds or name == self.type
+
+    @classmethod
+    def of(cls, error: BaseException, filename: str | None = None) -> "Raised":
+        return cls(type(error).__name__, str(error), tuple(c.__name__ for c in type(error).__mro__),
+                   where_in(error, filename))
+
+
 @dataclasses.dataclass
 class Call:
     """What happened when a step was called."""
 
     result: object = None
-    error: BaseException | None = None
-    where: str = ""  # "file.py:LINE: source" of the learner's line that raised
+    error: Raised | None = None
     mutated: tuple = ()  # names of arguments changed in place
+
+    @property
+    def where(self) -> str:
+        """"file.py:LINE: source" of the learner's line that raised, or ""."""
+        return self.error.where if self.error else ""
 
 
 def where_in(error: BaseException, filename: str | None) -> str:
@@ -101,8 +128,7 @@ def call_step(fn, kwargs: dict, seconds: float = 10.0) -> Call:
         with time_limit(seconds), autograd_out_of_reach():
             call.result = fn(**kwargs)
     except Exception as error:  # the learner's code may raise anything: report it, carry on
-        call.error = error
-        call.where = where_in(error, filename)
+        call.error = Raised.of(error, filename)
     call.mutated = tuple(k for k, v in pristine.items()
                          if kwargs[k].shape != v.shape or not torch.equal(kwargs[k], v))
     return call

@@ -3,7 +3,7 @@
 import torch
 
 from backprop_ninja.checker import check_step
-from backprop_ninja.guard import AutogradUsed, StepTimeout, call_step
+from backprop_ninja.guard import call_step
 from backprop_ninja.katas import kata
 
 ATOMIC = kata("01")
@@ -16,7 +16,7 @@ def test_autograd_raises_while_a_step_runs_and_comes_back_after():
         return x.grad
 
     call = call_step(cheat, {"x": torch.ones(3)})
-    assert isinstance(call.error, AutogradUsed)
+    assert call.error.isa("AutogradUsed")
     x = torch.ones(2, requires_grad=True)
     (x * 3).sum().backward()
     assert torch.equal(x.grad, torch.full((2,), 3.0))
@@ -27,7 +27,7 @@ def test_torch_autograd_grad_is_out_of_reach_too():
         x = x.clone().requires_grad_(True)
         return torch.autograd.grad((x * x).sum(), x)[0]
 
-    assert isinstance(call_step(cheat, {"x": torch.ones(3)}).error, AutogradUsed)
+    assert call_step(cheat, {"x": torch.ones(3)}).error.isa("AutogradUsed")
 
 
 def test_a_runaway_step_is_stopped():
@@ -36,7 +36,7 @@ def test_a_runaway_step_is_stopped():
             pass
 
     call = call_step(runaway, {"x": torch.ones(1)}, seconds=0.2)
-    assert isinstance(call.error, StepTimeout)
+    assert call.error.isa("StepTimeout")
 
 
 def test_an_argument_changed_in_place_is_named():
@@ -53,7 +53,7 @@ def test_the_learners_line_is_quoted_when_a_step_raises():
         return x @ x.T @ torch.ones(7)
 
     call = call_step(broken, {"x": torch.ones(2, 3)})
-    assert isinstance(call.error, RuntimeError)
+    assert call.error.isa("RuntimeError")
     assert "test_guards.py" in call.where and "torch.ones(7)" in call.where
 
 
