@@ -1,0 +1,204 @@
+"""Part 2's model: a small GPT (GPT-2's architecture at toy size), character-level on names.
+
+Token + position embedding, pre-LN blocks (layernorm -> causal self-attention ->
+residual; layernorm -> MLP with tanh-GELU -> residual), a final layernorm, and an
+lm_head tied to the token embedding (`logits = lnf @ wte.T`). No dropout.
+
+Shapes: B batch, T time, C channels, nh heads, hs = C/nh head size, V vocabulary.
+The layer functions below are DESIGN §9's forward lines, written once; katas 05-07
+check the gradients of one layer inside this model, kata 08 the whole model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+EPS = 1e-5  # layernorm's epsilon, as in GPT-2 and llm.c
+
+#: a handful of names, built in so that kata checks never need names.txt; the model
+#: probe's batches are cut from their stream ("emma.olivia.ava. ..."), so tokens repeat
+NAMES = ("emma", "olivia", "ava", "isabella", "sophia", "charlotte", "mia", "amelia", "harper", "evelyn",
+         "abigail", "emily", "elizabeth", "mila", "ella", "avery", "sofia", "camila", "aria", "scarlett",
+         "liam", "noah", "oliver", "elijah", "james", "william", "benjamin", "lucas", "henry", "theodore")
+
+
+@dataclasses.dataclass(frozen=True)
+class GPTConfig:
+    """Sizes and number type of one small GPT; the defaults are the checks' model sizes.
+
+    No two of B, T, nh, hs, C and B*T coincide within a configuration, and none is
+    shared between the model and the odd sizes, so a swapped axis or a size written
+    as a number shows.
+    """
+
+    label: str = "model sizes"
+    B: int = 3  # batch
+    T: int = 8  # time (block size)
+    C: int = 48  # channels
+    nh: int = 4  # heads
+    n_layer: int = 2
+    vocab_size: int = 27  # "." and a-z
+    dtype: torch.dtype = torch.float32
+    seed: int = 1337
+    device: str = "cpu"
+    std: float = 0.2  # weights' init scale: large enough that attention is far from uniform
+
+    @property
+    def hs(self) -> int:
+        """Head size, C / nh."""
+        return self.C // self.nh
+
+    def describe(self) -> str:
+        dtype = str(self.dtype).replace("torch.", "")
+        return (f"{self.label} (B={self.B}, T={self.T}, C={self.C}, nh={self.nh}, hs={self.hs}, "
+                f"n_layer={self.n_layer}, {dtype})")
+
+
+MODEL = GPTConfig()
+#: sizes that share no number with the model sizes
+ODD = GPTConfig(label="odd sizes", B=2, T=5, C=12, nh=3, n_layer=1, seed=7)
+#: float64, where a tight tolerance catches small-factor slips (a missing eps, erf-GELU)
+FLOAT64 = GPTConfig(label="float64", dtype=torch.float64, seed=4242)
+
+
+def block_names(l: int) -> dict[str, str]:
+    """The parameter names of block `l`, by role: {"ln_1_w": "h0_ln_1_w", ...}."""
+    roles = ("ln_1_w", "ln_1_b", "attn_W_attn", "attn_b_attn", "attn_W_proj", "attn_b_proj",
+             "ln_2_w", "ln_2_b", "mlp_W_fc", "mlp_b_fc", "mlp_W_proj", "mlp_b_proj")
+    return {r: f"h{l}_{r}" for r in roles}
+
+
+def parameter_names(cfg: GPTConfig) -> tuple[str, ...]:
+    """Every parameter, in forward order: wte, wpe, each block's, lnf_w, lnf_b."""
+    names = ["wte", "wpe"]
+    for l in range(cfg.n_layer):
+        names += block_names(l).values()
+    return tuple(names + ["lnf_w", "lnf_b"])
+
+
+def init_parameters(cfg: GPTConfig) -> dict[str, torch.Tensor]:
+    """Every parameter by name (see parameter_names), from one generator seeded with cfg.seed.
+
+    wte (V, C), wpe (T, C); per block: ln_*_w, ln_*_b (C,), attn_W_attn (C, 3C),
+    attn_b_attn (3C,), attn_W_proj (C, C), attn_b_proj (C,), mlp_W_fc (C, 4C),
+    mlp_b_fc (4C,), mlp_W_proj (4C, C), mlp_b_proj (C,); lnf_w, lnf_b (C,).
+    Biases are small and non-zero and gains are not all one, so no gradient hides
+    behind a zero or a one (the lecture's reason for its own init). Drawn in
+    float64 and then cast, so float32 and float64 share values.
+    """
+    g = torch.Generator().manual_seed(cfg.seed)
+    C, s = cfg.C, cfg.std
+
+    def randn(*shape):
+        return torch.randn(shape, generator=g, dtype=torch.float64)
+
+    p = {"wte": randn(cfg.vocab_size, C) * s,  # (V, C)
+         "wpe": randn(cfg.T, C) * s}  # (T, C)
+    for l in range(cfg.n_layer):
+        n = block_names(l)
+        p[n["ln_1_w"]] = 1 + 0.1 * randn(C)  # (C,)
+        p[n["ln_1_b"]] = 0.1 * randn(C)  # (C,)
+        p[n["attn_W_attn"]] = randn(C, 3 * C) * s  # (C, 3C)
+        p[n["attn_b_attn"]] = 0.1 * randn(3 * C)  # (3C,)
+        p[n["attn_W_proj"]] = randn(C, C) * s  # (C, C)
+        p[n["attn_b_proj"]] = 0.1 * randn(C)  # (C,)
+        p[n["ln_2_w"]] = 1 + 0.1 * randn(C)  # (C,)
+        p[n["ln_2_b"]] = 0.1 * randn(C)  # (C,)
+        p[n["mlp_W_fc"]] = randn(C, 4 * C) * s  # (C, 4C)
+        p[n["mlp_b_fc"]] = 0.1 * randn(4 * C)  # (4C,)
+        p[n["mlp_W_proj"]] = randn(4 * C, C) * s  # (4C, C)
+        p[n["mlp_b_proj"]] = 0.1 * randn(C)  # (C,)
+    p["lnf_w"] = 1 + 0.1 * randn(C)  # (C,)
+    p["lnf_b"] = 0.1 * randn(C)  # (C,)
+    return {k: v.to(device=cfg.device, dtype=cfg.dtype) for k, v in p.items()}
+
+
+def stream(words=NAMES) -> torch.Tensor:
+    """The names joined into one stream of tokens, each name followed by "." (token 0)."""
+    text = "".join(w + "." for w in words)
+    return torch.tensor([0 if ch == "." else ord(ch) - ord("a") + 1 for ch in text])  # (len,)
+
+
+def make_batch(cfg: GPTConfig) -> dict[str, torch.Tensor]:
+    """idx (B, T) and targets (B, T), int64: B windows of the names' stream, targets shifted by one.
+
+    Tokens repeat within every batch (wte's rows must accumulate), and the windows
+    start at different places, so no two rows of the batch are equal.
+    """
+    data = stream()
+    g = torch.Generator().manual_seed(cfg.seed + 1)
+    starts = torch.randperm(len(data) - cfg.T - 1, generator=g)[:cfg.B]  # (B,)
+    idx = torch.stack([data[s:s + cfg.T] for s in starts.tolist()])  # (B, T)
+    targets = torch.stack([data[s + 1:s + cfg.T + 1] for s in starts.tolist()])  # (B, T)
+    return {"idx": idx.to(cfg.device), "targets": targets.to(cfg.device)}
+
+
+# --------------------------------------------------------------------------- the layers (DESIGN §9)
+
+def layernorm(x, w, b):
+    """x (B, T, C), w, b (C,) -> out (B, T, C): each row normalised with its biased variance."""
+    mean = x.mean(-1, keepdim=True)  # (B, T, 1)
+    xshift = x - mean  # (B, T, C)
+    var = (xshift**2).mean(-1, keepdim=True)  # (B, T, 1)
+    rstd = (var + EPS) ** -0.5  # (B, T, 1)
+    norm = xshift * rstd  # (B, T, C)
+    return norm * w + b  # (B, T, C)
+
+
+def attention(x, W_attn, b_attn, W_proj, b_proj, nh: int):
+    """Causal self-attention. x (B, T, C) -> out (B, T, C); nh heads of size hs = C/nh."""
+    B, T, C = x.shape
+    hs = C // nh
+    qkv = x @ W_attn + b_attn  # (B, T, 3C)
+    q, k, v = qkv.split(C, dim=2)  # each (B, T, C)
+    q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+    k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+    v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+    preatt = (q @ k.transpose(-2, -1)) * hs**-0.5  # (B, nh, T, T)
+    mask = causal_mask(T, x.device)  # (T, T)
+    att = preatt.masked_fill(mask == 0, float("-inf")).softmax(-1)  # (B, nh, T, T)
+    y = att @ v  # (B, nh, T, hs)
+    ycat = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+    return ycat @ W_proj + b_proj  # (B, T, C)
+
+
+def causal_mask(T: int, device="cpu") -> torch.Tensor:
+    """(T, T) lower-triangular ones: position t attends to positions 0..t."""
+    return torch.tril(torch.ones(T, T, device=device))
+
+
+def gelu(fch):
+    """GPT-2's tanh approximation of GELU, elementwise."""
+    return 0.5 * fch * (1 + torch.tanh(math.sqrt(2 / math.pi) * (fch + 0.044715 * fch**3)))
+
+
+def mlp(x, W_fc, b_fc, W_proj, b_proj):
+    """x (B, T, C) -> out (B, T, C) through 4C hidden units with tanh-GELU."""
+    fch = x @ W_fc + b_fc  # (B, T, 4C)
+    return gelu(fch) @ W_proj + b_proj  # (B, T, C)
+
+
+def forward(params: dict, idx: torch.Tensor, targets: torch.Tensor | None, nh: int):
+    """The whole model. idx (B, T) -> logits (B, T, V), and the mean cross entropy if targets.
+
+    Written with the layer functions above, so autograd through it is the yardstick
+    of every Part 2 check and of `train --model gpt --autograd`.
+    """
+    B, T = idx.shape
+    n_layer = sum(1 for k in params if k.endswith("_ln_1_w"))
+    x = params["wte"][idx] + params["wpe"][:T]  # (B, T, C)
+    for l in range(n_layer):
+        p = {r: params[n] for r, n in block_names(l).items()}
+        x = x + attention(layernorm(x, p["ln_1_w"], p["ln_1_b"]), p["attn_W_attn"], p["attn_b_attn"],
+                          p["attn_W_proj"], p["attn_b_proj"], nh)  # (B, T, C)
+        x = x + mlp(layernorm(x, p["ln_2_w"], p["ln_2_b"]), p["mlp_W_fc"], p["mlp_b_fc"],
+                    p["mlp_W_proj"], p["mlp_b_proj"])  # (B, T, C)
+    lnf = layernorm(x, params["lnf_w"], params["lnf_b"])  # (B, T, C)
+    logits = lnf @ params["wte"].T  # (B, T, V): the lm_head is tied to wte
+    if targets is None:
+        return logits, None
+    loss = torch.nn.functional.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+    return logits, loss
