@@ -15,6 +15,9 @@ import dataclasses
 import math
 
 import torch
+import torch.nn.functional as F
+
+from .lecture import Graph, Model
 
 EPS = 1e-5  # layernorm's epsilon, as in GPT-2 and llm.c
 
@@ -50,6 +53,17 @@ class GPTConfig:
     def hs(self) -> int:
         """Head size, C / nh."""
         return self.C // self.nh
+
+    def sizes(self) -> tuple[tuple[str, int], ...]:
+        """The named sizes, (name, value): two configurations with equal sizes differ only in number type."""
+        return (("B", self.B), ("T", self.T), ("C", self.C), ("nh", self.nh), ("hs", self.hs),
+                ("B*T", self.B * self.T), ("vocab_size", self.vocab_size))
+
+    def size_pairs(self) -> list[tuple[str, int, int]]:
+        """(name, size here, size at the model sizes) for each size, 3C and 4C (qkv, the MLP) too."""
+        here = self.sizes() + (("3C", 3 * self.C), ("4C", 4 * self.C))
+        there = MODEL.sizes() + (("3C", 3 * MODEL.C), ("4C", 4 * MODEL.C))
+        return [(name, a, b) for (name, a), (_, b) in zip(here, there)]
 
     def describe(self) -> str:
         dtype = str(self.dtype).replace("torch.", "")
@@ -181,24 +195,131 @@ def mlp(x, W_fc, b_fc, W_proj, b_proj):
     return gelu(fch) @ W_proj + b_proj  # (B, T, C)
 
 
+def embed(params: dict, idx: torch.Tensor) -> torch.Tensor:
+    """Token plus position embedding. idx (B, T) -> (B, T, C)."""
+    return params["wte"][idx] + params["wpe"][:idx.shape[1]]  # (B, T, C)
+
+
+def block_parameters(params: dict, l: int) -> dict:
+    """Block `l`'s parameters by role: {"ln_1_w": params["h<l>_ln_1_w"], ...}."""
+    return {r: params[n] for r, n in block_names(l).items()}
+
+
+def n_layers(params: dict) -> int:
+    return sum(1 for k in params if k.endswith("_ln_1_w"))
+
+
+def attention_half(x, p: dict, nh: int):
+    """x + attention(layernorm(x)): a block's first residual branch. x (B, T, C) -> (B, T, C)."""
+    return x + attention(layernorm(x, p["ln_1_w"], p["ln_1_b"]), p["attn_W_attn"], p["attn_b_attn"],
+                         p["attn_W_proj"], p["attn_b_proj"], nh)
+
+
+def mlp_half(x, p: dict):
+    """x + mlp(layernorm(x)): a block's second residual branch. x (B, T, C) -> (B, T, C)."""
+    return x + mlp(layernorm(x, p["ln_2_w"], p["ln_2_b"]), p["mlp_W_fc"], p["mlp_b_fc"],
+                   p["mlp_W_proj"], p["mlp_b_proj"])
+
+
+def blocks(x, params: dict, nh: int, start: int = 0):
+    """The blocks from `start` on. x (B, T, C) -> (B, T, C), the residual stream after the last."""
+    for l in range(start, n_layers(params)):
+        p = block_parameters(params, l)
+        x = mlp_half(attention_half(x, p, nh), p)  # (B, T, C)
+    return x
+
+
+def head(x, params: dict):
+    """The final layernorm and the tied lm_head. x (B, T, C) -> logits (B, T, V)."""
+    return layernorm(x, params["lnf_w"], params["lnf_b"]) @ params["wte"].T  # (B, T, V)
+
+
+def lm_loss(logits, targets):
+    """The mean next-character cross entropy over every position. logits (B, T, V), targets (B, T)."""
+    B, T, V = logits.shape
+    return F.cross_entropy(logits.view(B * T, V), targets.view(B * T))
+
+
 def forward(params: dict, idx: torch.Tensor, targets: torch.Tensor | None, nh: int):
     """The whole model. idx (B, T) -> logits (B, T, V), and the mean cross entropy if targets.
 
     Written with the layer functions above, so autograd through it is the yardstick
     of every Part 2 check and of `train --model gpt --autograd`.
     """
-    B, T = idx.shape
-    n_layer = sum(1 for k in params if k.endswith("_ln_1_w"))
-    x = params["wte"][idx] + params["wpe"][:T]  # (B, T, C)
-    for l in range(n_layer):
-        p = {r: params[n] for r, n in block_names(l).items()}
-        x = x + attention(layernorm(x, p["ln_1_w"], p["ln_1_b"]), p["attn_W_attn"], p["attn_b_attn"],
-                          p["attn_W_proj"], p["attn_b_proj"], nh)  # (B, T, C)
-        x = x + mlp(layernorm(x, p["ln_2_w"], p["ln_2_b"]), p["mlp_W_fc"], p["mlp_b_fc"],
-                    p["mlp_W_proj"], p["mlp_b_proj"])  # (B, T, C)
-    lnf = layernorm(x, params["lnf_w"], params["lnf_b"])  # (B, T, C)
-    logits = lnf @ params["wte"].T  # (B, T, V): the lm_head is tied to wte
-    if targets is None:
-        return logits, None
-    loss = torch.nn.functional.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
-    return logits, loss
+    logits = head(blocks(embed(params, idx), params, nh), params)  # (B, T, V)
+    return logits, (None if targets is None else lm_loss(logits, targets))
+
+
+# --------------------------------------------------------------------------- the model as graphs (katas 05-07)
+#
+# Each layer kata's graph is the whole model: the checked layer written as DESIGN §9's lines, under
+# the kata's names, and the rest of the model as fused lines, ending in the real next-character loss.
+# The layer's input x is read by the layer alone, so dx is the gradient through the layer.
+
+def _layer_model(names: dict[str, str]) -> Model:
+    """The leaves of a layer kata's graph: the layer's parameters under the kata's names ({kata name:
+    model name}), differentiated; the batch idx, targets, the causal mask (T, T), and, for the fused
+    lines only, the head count nh and every parameter by its model name (params)."""
+    def parameters(cfg: GPTConfig) -> dict:
+        p = init_parameters(cfg)
+        return {mine: p[theirs] for mine, theirs in names.items()}
+
+    def batch(cfg: GPTConfig) -> dict:
+        mask = causal_mask(cfg.T, cfg.device).to(cfg.dtype)  # (T, T)
+        # the other parameters require grad too, so every activation of the model carries its gradient
+        params = {k: v.requires_grad_(True) for k, v in init_parameters(cfg).items()}
+        return {**make_batch(cfg), "mask": mask, "nh": cfg.nh, "params": params}
+
+    return Model(parameters, batch, ("idx", "targets", "mask", *names), probe="model probe")
+
+
+def _heads(qkv, i: int, nh: int):
+    """The i-th of q, k, v, split into heads: qkv (B, T, 3C) -> (B, nh, T, hs), a transposed view."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    return qkv.split(C, dim=2)[i].view(B, T, nh, C // nh).transpose(1, 2)  # (B, nh, T, hs)
+
+
+# Kata 05: the final layernorm, between the last block and the lm_head.
+LAYERNORM = Graph("a small GPT, its final layernorm as lines", {
+    "x": lambda idx, params, nh: blocks(embed(params, idx), params, nh),  # (B, T, C) after the last block
+    "mean": lambda x: x.mean(-1, keepdim=True),  # (B, T, 1)
+    "xshift": lambda x, mean: x - mean,  # (B, T, C)
+    "var": lambda xshift: (xshift**2).mean(-1, keepdim=True),  # (B, T, 1)
+    "rstd": lambda var: (var + EPS) ** -0.5,  # (B, T, 1)
+    "norm": lambda xshift, rstd: xshift * rstd,  # (B, T, C)
+    "out": lambda norm, w, b: norm * w + b,  # (B, T, C)
+    "logits": lambda out, params: out @ params["wte"].T,  # (B, T, V)
+    "loss": lambda logits, targets: lm_loss(logits, targets),  # ()
+}, _layer_model({"w": "lnf_w", "b": "lnf_b"}))
+
+# Kata 06: block 0's causal self-attention (its input is block 0's first layernorm).
+ATTENTION = Graph("a small GPT, block 0's attention as lines", {
+    "emb": lambda idx, params: embed(params, idx),  # (B, T, C)
+    "x": lambda emb, params: layernorm(emb, params["h0_ln_1_w"], params["h0_ln_1_b"]),  # (B, T, C)
+    "qkv": lambda x, W_attn, b_attn: x @ W_attn + b_attn,  # (B, T, 3C)
+    "q": lambda qkv, nh: _heads(qkv, 0, nh),  # (B, nh, T, hs)
+    "k": lambda qkv, nh: _heads(qkv, 1, nh),  # (B, nh, T, hs)
+    "v": lambda qkv, nh: _heads(qkv, 2, nh),  # (B, nh, T, hs)
+    "preatt": lambda q, k: (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5,  # (B, nh, T, T)
+    "att": lambda preatt, mask: preatt.masked_fill(mask == 0, float("-inf")).softmax(-1),  # (B, nh, T, T)
+    "y": lambda att, v: att @ v,  # (B, nh, T, hs)
+    "ycat": lambda y: y.transpose(1, 2).contiguous().view(y.shape[0], y.shape[2], -1),  # (B, T, C)
+    "out": lambda ycat, W_proj, b_proj: ycat @ W_proj + b_proj,  # (B, T, C)
+    "logits": lambda emb, out, params, nh: head(blocks(mlp_half(emb + out, block_parameters(params, 0)),
+                                                       params, nh, start=1), params),  # (B, T, V)
+    "loss": lambda logits, targets: lm_loss(logits, targets),  # ()
+}, _layer_model({"W_attn": "h0_attn_W_attn", "b_attn": "h0_attn_b_attn",
+                 "W_proj": "h0_attn_W_proj", "b_proj": "h0_attn_b_proj"}))
+
+# Kata 07: block 0's MLP (its input is block 0's second layernorm).
+MLP = Graph("a small GPT, block 0's MLP as lines", {
+    "res": lambda idx, params, nh: attention_half(embed(params, idx), block_parameters(params, 0), nh),  # (B, T, C)
+    "x": lambda res, params: layernorm(res, params["h0_ln_2_w"], params["h0_ln_2_b"]),  # (B, T, C)
+    "fch": lambda x, W_fc, b_fc: x @ W_fc + b_fc,  # (B, T, 4C)
+    "fch_gelu": lambda fch: gelu(fch),  # (B, T, 4C)
+    "out": lambda fch_gelu, W_proj, b_proj: fch_gelu @ W_proj + b_proj,  # (B, T, C)
+    "logits": lambda res, out, params, nh: head(blocks(res + out, params, nh, start=1), params),  # (B, T, V)
+    "loss": lambda logits, targets: lm_loss(logits, targets),  # ()
+}, _layer_model({"W_fc": "h0_mlp_W_fc", "b_fc": "h0_mlp_b_fc",
+                 "W_proj": "h0_mlp_W_proj", "b_proj": "h0_mlp_b_proj"}))

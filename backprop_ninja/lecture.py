@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,19 @@ class Config:
     seed: int = 2147483647
     device: str = "cpu"
     w2_scale: float = 0.1  # the lecture's; kata 02 raises it for huge logits
+
+    def sizes(self) -> tuple[tuple[str, int], ...]:
+        """The named sizes, (name, value): two configurations with equal sizes differ only in number type."""
+        return (("n", self.n), ("vocab_size", self.vocab_size), ("n_hidden", self.n_hidden),
+                ("n_embd", self.n_embd), ("block_size", self.block_size))
+
+    def size_pairs(self) -> list[tuple[str, int, int]]:
+        """(name, size here, size at the lecture's sizes) for each size (kata 04 trains with 200 hidden)."""
+        return [("n", self.n, LECTURE.n), ("n_embd", self.n_embd, LECTURE.n_embd),
+                ("block_size", self.block_size, LECTURE.block_size),
+                ("vocab_size", self.vocab_size, LECTURE.vocab_size),
+                ("n_hidden", self.n_hidden, LECTURE.n_hidden), ("n_hidden", self.n_hidden, 200),
+                ("block_size*n_embd", self.block_size * self.n_embd, LECTURE.block_size * LECTURE.n_embd)]
 
     def describe(self) -> str:
         dtype = str(self.dtype).replace("torch.", "")
@@ -92,21 +106,40 @@ def make_batch(cfg: Config) -> dict[str, torch.Tensor]:
     return {"Xb": Xb.to(cfg.device), "Yb": Yb.to(cfg.device)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """What a graph's leaves are, for a configuration: parameters (differentiated) and a batch (not).
+
+    `leaves` names the leaves a step may be fed; a batch may also hold values only the
+    lines read (a GPT's head count, its other blocks' parameters).
+    """
+
+    init_parameters: Callable  # cfg -> {name: float tensor}
+    make_batch: Callable  # cfg -> {name: tensor or value}
+    leaves: tuple[str, ...]
+    probe: str = "lecture probe"  # what the true forward's probe is called in a report
+
+
+#: the lecture's network: its seven parameters and a batch Xb, Yb
+LECTURE_MODEL = Model(init_parameters, make_batch, PARAMETERS + BATCH)
+
+
 class Graph:
     """A forward pass as an ordered table of named lines.
 
     Each line is a function; its parameter names are the names it reads.
-    The last line is the scalar loss.
+    The last line is the scalar loss. `model` makes the leaves the lines read.
     """
 
-    def __init__(self, title: str, lines: dict):
+    def __init__(self, title: str, lines: dict, model: Model = LECTURE_MODEL):
         self.title = title
         self.lines = dict(lines)
+        self.model = model
         self.inputs = {name: tuple(inspect.signature(fn).parameters) for name, fn in self.lines.items()}
         self.loss = list(self.lines)[-1]
 
     def __contains__(self, name: str) -> bool:
-        return name in self.lines or name in PARAMETERS or name in BATCH
+        return name in self.lines or name in self.model.leaves
 
     def consumers(self, name: str) -> list[str]:
         """The lines that read `name` directly, in table order."""
@@ -148,21 +181,22 @@ class Trace:
 
 @functools.lru_cache(maxsize=32)
 def trace(graph: Graph, cfg: Config) -> Trace:
-    """Run `graph` on the lecture's parameters and a batch, then loss.backward().
+    """Run `graph` on its model's parameters and a batch, then loss.backward().
 
     Cached per (graph, configuration): callers must not modify what it
     returns (probes hand steps clones).
     """
-    values = {**make_batch(cfg), **init_parameters(cfg)}
-    for p in PARAMETERS:
-        values[p].requires_grad_(True)
+    params = graph.model.init_parameters(cfg)
+    for p in params.values():
+        p.requires_grad_(True)
+    values = {**graph.model.make_batch(cfg), **params}
     live = graph.run(values)
     for name in graph.lines:
         if live[name].requires_grad:
             live[name].retain_grad()
     live[graph.loss].backward()
     grads = {k: v.grad.detach() for k, v in live.items() if torch.is_tensor(v) and v.grad is not None}
-    values = {k: v.detach() for k, v in live.items()}
+    values = {k: v.detach() if torch.is_tensor(v) else v for k, v in live.items()}
     return Trace(graph, cfg, values, grads)
 
 

@@ -24,7 +24,7 @@ from .lecture import Config, Graph, trace
 class Probe:
     """One call of a step and what it must return."""
 
-    label: str  # "lecture probe" or "local probe"
+    label: str  # "lecture probe" (a GPT's "model probe") or "local probe"
     cfg: Config
     kwargs: dict  # parameter name -> tensor, fresh clones
     expected: tuple  # one tensor per target
@@ -43,7 +43,8 @@ def upstream_of(step: Step, graph: Graph) -> tuple[str, ...]:
 
 
 def _fresh(t: torch.Tensor) -> torch.Tensor:
-    return t.detach().clone()
+    """A contiguous copy (a forward value may be a transposed view, such as a GPT's q, k, v)."""
+    return t.detach().clone(memory_format=torch.contiguous_format)
 
 
 def _pull(graph: Graph, values: dict, name: str, frontier: tuple, grads: dict):
@@ -86,7 +87,7 @@ def lecture_probe(step: Step, graph: Graph, cfg: Config) -> Probe:
         scales = (_scale(expected, [tr.grads[f] for f in frontier]),)
     else:  # each gradient at the size of its own computation: its own and its consumers' gradients
         scales = tuple(_scale([tr.grads[t]], [tr.grads[c] for c in graph.consumers(t)]) for t in step.targets)
-    return Probe("lecture probe", cfg, kwargs, expected, scales, branches)
+    return Probe(graph.model.probe, cfg, kwargs, expected, scales, branches)
 
 
 def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:

@@ -6,7 +6,7 @@ import torch
 
 from ..compare import describe
 from ..katas import Step
-from ..lecture import LECTURE, Config
+from ..lecture import Config
 from ..probes import Probe
 from .catalogued import _catalogued_form
 
@@ -123,15 +123,12 @@ def _upstream(probe: Probe) -> dict:
 
 
 def _size_pairs(cfg: Config) -> list[tuple[str, int, int]]:
-    """(name, size here, size at the lecture's sizes) for each size (kata 04 trains with 200 hidden)."""
-    return [("n", cfg.n, LECTURE.n), ("n_embd", cfg.n_embd, LECTURE.n_embd),
-            ("block_size", cfg.block_size, LECTURE.block_size), ("vocab_size", cfg.vocab_size, LECTURE.vocab_size),
-            ("n_hidden", cfg.n_hidden, LECTURE.n_hidden), ("n_hidden", cfg.n_hidden, 200),
-            ("block_size*n_embd", cfg.block_size * cfg.n_embd, LECTURE.block_size * LECTURE.n_embd)]
+    """(name, size here, size at the kata's home sizes) for each size; the configuration lists them."""
+    return cfg.size_pairs()
 
 
 def _same_sizes(a: Config, b: Config) -> bool:
-    return all(getattr(a, f) == getattr(b, f) for f in ("n", "n_embd", "block_size", "vocab_size", "n_hidden"))
+    return a.sizes() == b.sizes()
 
 
 def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:

@@ -66,22 +66,29 @@ def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
 
 def _factor(k: float, cfg: Config) -> tuple[str, str]:
     """(name, what it usually means) of a constant factor k, with the configuration's sizes."""
-    n = cfg.n
-    named = [("n", n, "a 1/n is missing: a mean divides by n, and its gradient does too"),
-             ("1/n", 1 / n, "an extra 1/n: the mean's 1/n is applied once, where the mean is, and every "
-              "gradient after it already carries it"),
-             ("n/(n-1)", n / (n - 1) if n > 1 else 0.0, "Bessel's correction is off: the lecture's variance "
-              "divides by n-1, not n"),
-             ("(n-1)/n", (n - 1) / n, "Bessel's correction is off: the lecture's variance divides by n-1, not n"),
-             ("n-1", n - 1, "a 1/(n-1) is missing: the variance divides its sum by n-1"),
-             ("1/(n-1)", 1 / (n - 1) if n > 1 else 0.0, "an extra 1/(n-1): the variance's factor belongs to "
-              "one step only"),
-             ("2", 2.0, "a 2 too many, or a 1/2 missing: d x**2/dx = 2x, d x**0.5/dx = 0.5 x**-0.5"),
+    sizes = list(cfg.sizes())
+    named = [("2", 2.0, "a 2 too many, or a 1/2 missing: d x**2/dx = 2x, d x**0.5/dx = 0.5 x**-0.5"),
              ("1/2", 0.5, "a factor 2 missing, or an extra 1/2: d x**2/dx = 2x, d x**-0.5/dx = -0.5 x**-1.5")]
-    sizes = [("n", n), ("vocab_size", cfg.vocab_size), ("n_hidden", cfg.n_hidden), ("n_embd", cfg.n_embd),
-             ("block_size", cfg.block_size)]
-    named = [(f"{name} (= {v:.4g}, with n = {n})" if "n" in name else name, v, meaning)
-             for name, v, meaning in named]
+    n = dict(sizes).get("n")
+    if n is not None:  # the lecture's batch: means and the Bessel-corrected variance divide by it
+        named = [("n", n, "a 1/n is missing: a mean divides by n, and its gradient does too"),
+                 ("1/n", 1 / n, "an extra 1/n: the mean's 1/n is applied once, where the mean is, and every "
+                  "gradient after it already carries it"),
+                 ("n/(n-1)", n / (n - 1) if n > 1 else 0.0, "Bessel's correction is off: the lecture's variance "
+                  "divides by n-1, not n"),
+                 ("(n-1)/n", (n - 1) / n, "Bessel's correction is off: the lecture's variance divides by n-1, "
+                  "not n"),
+                 ("n-1", n - 1, "a 1/(n-1) is missing: the variance divides its sum by n-1"),
+                 ("1/(n-1)", 1 / (n - 1) if n > 1 else 0.0, "an extra 1/(n-1): the variance's factor belongs to "
+                  "one step only"), *named]
+        named = [(f"{name} (= {v:.4g}, with n = {n})" if "n" in name else name, v, meaning)
+                 for name, v, meaning in named]
+    hs = dict(sizes).get("hs")
+    if hs is not None:  # a GPT's attention scale
+        named += [(f"hs**0.5 (= {hs**0.5:.4g})", hs**0.5, "the attention scale hs**-0.5 is missing: preatt = "
+                   "(q @ k.T) * hs**-0.5, so dq and dk carry that factor too"),
+                  (f"hs**-0.5 (= {hs**-0.5:.4g})", hs**-0.5, "hs**-0.5 is applied twice, or where it does not "
+                   "belong: it scales preatt once, so only dq and dk carry it")]
     for a, x in sizes:
         for b, y in sizes:
             if a != b and x != y:
@@ -155,8 +162,10 @@ def _branches(target: str, got, probe: Probe):
     rest = sum((probe.branches[b] for b in names if b not in live), torch.zeros_like(got))
     rhs = (got - rest).reshape(-1, 1).to(torch.float64)
     coef = torch.linalg.lstsq(basis, rhs).solution.reshape(-1).tolist()
-    n = probe.cfg.n
-    candidates = [1.0, 0.0, -1.0, n, 1 / n, n - 1, 1 / max(n - 1, 1), n / max(n - 1, 1), (n - 1) / n, 2.0, 0.5]
+    n = dict(probe.cfg.sizes()).get("n")
+    candidates = [1.0, 0.0, -1.0, 2.0, 0.5]
+    if n is not None:  # the lecture's batch size and its Bessel factors
+        candidates[3:3] = [n, 1 / n, n - 1, 1 / max(n - 1, 1), n / max(n - 1, 1), (n - 1) / n]
     rounded = [min(candidates, key=lambda c: abs(c - x)) for x in coef]
     if all(c == 1.0 for c in rounded):
         return None
