@@ -1,4 +1,4 @@
-"""The four katas: where each lives, its steps and their parameters, how it is probed."""
+"""The katas: where each lives, its steps and their parameters, how it is probed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from . import lecture
+from . import gpt, lecture
 from .lecture import Config
 from .paths import repo_root  # noqa: F401  (where the katas live; re-exported)
 
@@ -96,6 +96,41 @@ LARGE_LOGITS = Config(label="large logits", w2_scale=50.0, seed=99)
 #: of terms ~100x its size, which float32 cannot resolve
 BATCH_OF_TWO = Config(label="batch of 2", n=2, seed=3, dtype=torch.float64)
 
+#: Part 2: a small GPT at the model sizes, at odd sizes, and in float64 (DESIGN §9)
+GPT_CONFIGS = (gpt.MODEL, gpt.ODD, gpt.FLOAT64)
+
+LAYERNORM_STEPS = (
+    grad_step("db", "dout"),
+    grad_step("dw", "norm", "dout"),
+    grad_step("dx", "dout", "w", "norm", "rstd"),
+)
+
+ATTENTION_STEPS = (
+    grad_step("dW_proj", "ycat", "dout"),
+    grad_step("db_proj", "dout"),
+    grad_step("dycat", "W_proj", "dout"),
+    grad_step("dy", "y", "dycat"),
+    grad_step("datt", "v", "dy"),
+    grad_step("dv", "att", "dy"),
+    grad_step("dpreatt", "att", "datt"),
+    grad_step("dq", "k", "dpreatt"),
+    grad_step("dk", "q", "dpreatt"),
+    grad_step("dqkv", "dq", "dk", "dv"),
+    grad_step("dW_attn", "x", "dqkv"),
+    grad_step("db_attn", "dqkv"),
+    grad_step("dx", "W_attn", "dqkv"),
+)
+
+MLP_STEPS = (
+    grad_step("dW_proj", "fch_gelu", "dout"),
+    grad_step("db_proj", "dout"),
+    grad_step("dfch_gelu", "W_proj", "dout"),
+    grad_step("dfch", "fch", "dfch_gelu"),
+    grad_step("dW_fc", "x", "dfch"),
+    grad_step("db_fc", "dfch"),
+    grad_step("dx", "W_fc", "dfch"),
+)
+
 KATAS = (
     Kata("01_atomic_graph", "the atomic compute graph", lecture.ATOMIC, ATOMIC_STEPS, CONFIGS),
     Kata("02_cross_entropy", "cross entropy in one expression", lecture.CROSS_ENTROPY,
@@ -107,6 +142,9 @@ KATAS = (
                + ("emb", "embcat", "hprebn", "bnvar_inv", "bnraw", "h", "logits"),
                lecture.PARAMETERS),),
          (dataclasses.replace(lecture.LECTURE, n_hidden=200), lecture.ODD, lecture.FLOAT64)),
+    Kata("05_layernorm", "layernorm of a small GPT", gpt.LAYERNORM, LAYERNORM_STEPS, GPT_CONFIGS),
+    Kata("06_attention", "causal self-attention of a small GPT", gpt.ATTENTION, ATTENTION_STEPS, GPT_CONFIGS),
+    Kata("07_mlp", "the MLP of a small GPT", gpt.MLP, MLP_STEPS, GPT_CONFIGS),
 )
 
 
