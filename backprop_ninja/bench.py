@@ -12,7 +12,14 @@ the learner's fusion buys:
   nine lines) vs the fused kata-03 dhprebn;
 - dC: the lecture's Python loop vs the kata-01 dC;
 - a training step of the exercise-4 network: forward + loss.backward() vs
-  forward + the kata-04 backward (both with the same SGD update).
+  forward + the kata-04 backward (both with the same SGD update);
+- a small GPT's layernorm backward: its atomic chain (layernorm_atomic) vs
+  the fused kata-05 dx;
+- a small GPT's attention backward: autograd's (torch.autograd.grad through
+  the same lines) vs the 13 kata-06 steps chained.
+
+The two GPT rows run at bench sizes (B=16, T=64, C=128, 8 heads), where the
+work outweighs the cost of a call; the kata checks' sizes are too small to time.
 
 The atomic baselines come from reference/01_atomic_graph, the worked
 solution, never from the learner's kata 01: the row then measures fusion
@@ -301,6 +308,74 @@ def compiled_training_step(bench: Bench) -> Row | None:
     a, f = bench.time_pair(with_autograd, compiled)
     return Row("training step, n_hidden 200", "forward + loss.backward()", a,
                "torch.compile(forward + backward)", f)
+
+
+# --- Part 2: a small GPT's layers, at sizes where the work outweighs the calls ------------------
+
+def _gpt_values(graph, *names):
+    """Fresh forward values and gradients of a small GPT's layer graph at the bench's GPT sizes."""
+    from . import gpt, lecture
+
+    cfg = gpt.GPTConfig(label="bench sizes", B=16, T=64, C=128, nh=8, n_layer=1, seed=11)
+    return _values(lecture.trace(graph, cfg), *names)
+
+
+def layernorm_atomic(dout, w, norm, rstd):
+    """Layernorm's dx through its forward lines, one at a time (kata 05's forward, walked back).
+
+    dout, norm (B, T, C), w (C,), rstd (B, T, 1) -> (B, T, C); xshift and var come back from norm and rstd.
+    """
+    C = dout.shape[-1]
+    xshift = norm / rstd  # norm = xshift * rstd
+    dnorm = dout * w  # out = norm * w + b
+    dxshift = rstd * dnorm  # norm = xshift * rstd, through xshift
+    drstd = (xshift * dnorm).sum(-1, keepdim=True)  # ... and through rstd
+    dvar = -0.5 * rstd**3 * drstd  # rstd = (var + eps)**-0.5, and (var + eps)**-1.5 = rstd**3
+    dxshift = dxshift + 2 * xshift / C * dvar  # var = (xshift**2).mean(-1)
+    dmean = -dxshift.sum(-1, keepdim=True)  # xshift = x - mean
+    return dxshift + dmean / C  # mean = x.mean(-1), and x's direct path through xshift
+
+
+@row
+def layernorm(bench: Bench) -> Row:
+    """Kata 05's fused dx vs layernorm's atomic chain (bench sizes B=16, T=64, C=128)."""
+    from . import gpt
+
+    fused = bench.step("05", "dx")
+    dout, w, norm, rstd = _gpt_values(gpt.LAYERNORM, "dout", "w", "norm", "rstd")
+    a, f = bench.time_pair(lambda: layernorm_atomic(dout, w, norm, rstd), lambda: fused(dout, w, norm, rstd))
+    return Row("GPT layernorm backward", "atomic chain, 7 lines", a, "fused dx (kata 05)", f)
+
+
+@row
+def attention(bench: Bench) -> Row:
+    """Kata 06's 13 steps vs autograd's backward of the same attention (bench sizes, 8 heads)."""
+    import torch
+
+    from . import gpt, katas
+
+    steps = {name: bench.step("06", name) for name in katas.kata("06").step_names}
+    x, W_attn, b_attn, W_proj, b_proj, dout, ycat, y, v, att, q, k = _gpt_values(
+        gpt.ATTENTION, "x", "W_attn", "b_attn", "W_proj", "b_proj", "dout", "ycat", "y", "v", "att", "q", "k")
+    q, k, v = (t.contiguous() for t in (q, k, v))
+    leaves = [t.clone().requires_grad_(True) for t in (x, W_attn, b_attn, W_proj, b_proj)]
+    out = gpt.attention(*leaves, nh=q.shape[1])  # (B, T, C), its graph kept for every timed backward
+
+    def with_autograd():
+        return torch.autograd.grad(out, leaves, dout, retain_graph=True)
+
+    def by_hand():
+        s = steps
+        dycat = s["dycat"](W_proj, dout)
+        dy = s["dy"](y, dycat)
+        datt, dv = s["datt"](v, dy), s["dv"](att, dy)
+        dpreatt = s["dpreatt"](att, datt)
+        dqkv = s["dqkv"](s["dq"](k, dpreatt), s["dk"](q, dpreatt), dv)
+        return (s["dx"](W_attn, dqkv), s["dW_attn"](x, dqkv), s["db_attn"](dqkv),
+                s["dW_proj"](ycat, dout), s["db_proj"](dout))
+
+    a, f = bench.time_pair(with_autograd, by_hand)
+    return Row("GPT attention backward", "autograd.grad of its lines", a, "13 steps (kata 06)", f)
 
 
 def table(rows: list[Row]) -> str:
