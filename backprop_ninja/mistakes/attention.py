@@ -9,60 +9,27 @@ where a hard-coded size is the point.
 
 import torch
 
-from . import mistake
+from . import linear, mistake
 
 K = "06_attention"
 
 
-def _flat(t):
-    """(B, T, n) -> (B*T, n): every (b, t) row one row of a matrix."""
-    return t.reshape(-1, t.shape[-1])
-
-
 # --- dW_proj(ycat, dout) -----------------------------------------------------------------------
-
-@mistake(K, "dW_proj", "missing-sum",
-         "dW_proj is one matrix per sequence, (B, C, C): W_proj is shared by every sequence, so add them up, "
-         "or flatten B and T into the rows (ycat.reshape(-1, C).T @ dout.reshape(-1, C))")
-def dW_proj_per_sequence(ycat, dout):
-    return ycat.transpose(-2, -1) @ dout
-
 
 @mistake(K, "dW_proj", "transposed",
          "dW_proj is transposed: for out = ycat @ W_proj, dW_proj = ycat^T @ dout (rows of ycat, columns of "
          "dout); dout^T @ ycat has the same square shape and the wrong layout")
 def dW_proj_transposed(ycat, dout):
-    return _flat(dout).T @ _flat(ycat)
+    return dout.reshape(-1, dout.shape[-1]).T @ ycat.reshape(-1, ycat.shape[-1])
 
 
-@mistake(K, "dW_proj", "scale",
-         "dW_proj is averaged over the B*T rows, where a sum belongs: every row adds its whole gradient; the "
-         "loss's own 1/(B*T) is already inside dout")
-def dW_proj_mean_over_rows(ycat, dout):
-    return _flat(ycat).T @ _flat(dout) / _flat(dout).shape[0]
+linear.weight(K, "dW_proj", "ycat", "dout", "C, C")
 
 
 # --- db_proj(dout) -----------------------------------------------------------------------------
 
-@mistake(K, "db_proj", "missing-sum",
-         "db_proj is summed over B only: the bias is added at every position of every sequence, so sum "
-         "dout over both B and T (dout.sum((0, 1)))")
-def db_proj_summed_over_batch_only(dout):
-    return dout.sum(0)
+linear.bias(K, "db_proj", "dout", "C")
 
-
-@mistake(K, "db_proj", "keepdim",
-         "db_proj kept the summed dimensions, (1, 1, C): the bias is (C,), so sum over (0, 1) without "
-         "keepdim=True")
-def db_proj_kept_dims(dout):
-    return dout.sum((0, 1), keepdim=True)
-
-
-@mistake(K, "db_proj", "scale",
-         "db_proj is a mean over the rows, where a sum belongs: every (b, t) row adds its whole gradient to "
-         "the shared bias")
-def db_proj_mean_not_sum(dout):
-    return dout.mean((0, 1))
 
 
 # --- dycat(W_proj, dout) -----------------------------------------------------------------------
@@ -276,45 +243,12 @@ def dqkv_added(dq, dk, dv):
 
 # --- dW_attn(x, dqkv) --------------------------------------------------------------------------
 
-@mistake(K, "dW_attn", "missing-sum",
-         "dW_attn is one matrix per sequence, (B, C, 3C): W_attn is shared by every sequence, so add them "
-         "up, or flatten B and T into the rows")
-def dW_attn_per_sequence(x, dqkv):
-    return x.transpose(-2, -1) @ dqkv
-
-
-@mistake(K, "dW_attn", "wrong-values",
-         "dW_attn uses the first sequence only: W_attn is shared by all B sequences, so every one adds "
-         "its x^T @ dqkv; flatten B and T into the rows")
-def dW_attn_first_sequence(x, dqkv):
-    return x[0].T @ dqkv[0]
-
-
-@mistake(K, "dW_attn", "scale",
-         "dW_attn is averaged over the B*T rows, where a sum belongs: every row adds its whole gradient")
-def dW_attn_mean_over_rows(x, dqkv):
-    return _flat(x).T @ _flat(dqkv) / _flat(x).shape[0]
+linear.weight(K, "dW_attn", "x", "dqkv", "C, 3C")
 
 
 # --- db_attn(dqkv) -----------------------------------------------------------------------------
 
-@mistake(K, "db_attn", "missing-sum",
-         "db_attn is summed over B only: the bias is added at every position of every sequence, so sum "
-         "dqkv over both B and T")
-def db_attn_summed_over_batch_only(dqkv):
-    return dqkv.sum(0)
-
-
-@mistake(K, "db_attn", "keepdim",
-         "db_attn kept the summed dimensions, (1, 1, 3C): the bias is (3C,), so sum without keepdim=True")
-def db_attn_kept_dims(dqkv):
-    return dqkv.sum((0, 1), keepdim=True)
-
-
-@mistake(K, "db_attn", "scale",
-         "db_attn is a mean over the rows, where a sum belongs: every (b, t) row adds its whole gradient")
-def db_attn_mean_not_sum(dqkv):
-    return dqkv.mean((0, 1))
+linear.bias(K, "db_attn", "dqkv", "3C")
 
 
 # --- dx(W_attn, dqkv) --------------------------------------------------------------------------
@@ -334,8 +268,4 @@ def dx_without_v(W_attn, dqkv):
     return dqkv[..., :2 * C] @ W_attn[:, :2 * C].T
 
 
-@mistake(K, "dx", "transposed",
-         "W_attn.reshape(3C, C) is not W_attn.T: reshape keeps the memory order and only regroups it; "
-         "a transpose swaps rows and columns: dx = dqkv @ W_attn.T")
-def dx_reshape_not_transpose(W_attn, dqkv):
-    return dqkv @ W_attn.reshape(W_attn.shape[1], W_attn.shape[0])
+linear.inputs(K, "dx", "W_attn", "dqkv", "qkv = x @ W_attn + b_attn")
