@@ -64,7 +64,7 @@ def test_an_unknown_step_lists_the_steps_and_fails(project, capsys):
 
 
 def test_an_unknown_kata_fails_with_the_katas_that_have_hints(project, capsys):
-    code, _, err = run(capsys, "dprobs", "--kata", "07")
+    code, _, err = run(capsys, "dprobs", "--kata", "99")
     assert code != 0
     assert "01_atomic_graph" in err
 
