@@ -12,6 +12,7 @@ import sys
 from .checker import DEFAULT_SECONDS, Verdict, check_step
 from .katas import KATAS, Kata
 from .katas import kata as find_kata
+from .paths import shown
 
 
 class NotebookVerdict(Verdict):
@@ -130,8 +131,11 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
         if verdict.status == "done":
             configs = ", ".join(c.label for c in chosen.configs)
             print(f"{step}: done — matches autograd ({configs}){note}")
-        elif verdict.status == "todo" and not verdict.where:
-            print(f"todo: {step} — it still raises NotImplementedError{note}")
+        elif verdict.status == "todo" and verdict.diagnosis == "not-implemented":
+            # a notebook cell's file is a kernel's temporary file: name only a real one
+            where = f"; write it in {shown(verdict.where)}" if verdict.where and "ipykernel_" not in verdict.where \
+                else ""
+            print(f"todo: {step} — it still raises NotImplementedError{where}{note}")
         else:
             print((verdict.report or verdict.line) + note)
         sys.stdout.flush()

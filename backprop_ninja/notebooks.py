@@ -104,9 +104,10 @@ def build(kata: Kata, katas_dir: Path):
         number = kata.step_names.index(name) + 1
         title = f"## Step {number} of {total}: `{kata.step(name).signature()}`" if total > 1 else \
             f"## `{kata.step(name).signature()}`"
+        check = _check_call(kata, name) + (f"\n{_hint_line(kata, name)}" if name in hinted else "")
         cells += [new_markdown_cell(title, id=f"title-{name}"),
                   new_code_cell(code, id=f"step-{name}"),
-                  new_code_cell(_check_call(kata, name) + (f"\n{_hint_line(kata, name)}" if name in hinted else ""), id=f"check-{name}")]
+                  new_code_cell(check, id=f"check-{name}")]
     nb = new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},

@@ -4,7 +4,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 from conftest import kata_module
 
 from backprop_ninja import check
