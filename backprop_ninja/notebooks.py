@@ -36,7 +36,7 @@ The set-up cell below makes the tensors of the kata's forward pass available at 
 so you can look at shapes and try a line before you write it."""
 
 COLAB = """\
-# In Colab (or a Jupyter without the harness), install it once from your fork, then restart:
+# In Colab (or a Jupyter without the harness), install it once from your fork (README, "In Colab"):
 # %pip install -q "backprop-ninja[plot] @ git+https://github.com/YOUR-NAME/backprop-ninja"
 """
 
@@ -65,16 +65,19 @@ def _segments(source: str):
             yield "setup", None, code
 
 
+def _kata_arg(kata: Kata, step: str) -> str:
+    """`, kata="02"` where another kata has a step of that name, else nothing."""
+    return f', kata="{kata.number}"' if any(k is not kata and step in k.step_names for k in KATAS) else ""
+
+
 def _check_call(kata: Kata, step: str) -> str:
-    """`check("dprobs")`, with kata= where another kata has a step of that name."""
-    shared = any(k is not kata and step in k.step_names for k in KATAS)
-    return f"check({step!r}" + (f", kata={kata.number!r})" if shared else ")")
+    return f'check("{step}"{_kata_arg(kata, step)})'
 
 
 def _hint_line(kata: Kata, step: str) -> str:
-    shared = any(k is not kata and step in k.step_names for k in KATAS)
-    more = f", kata={kata.number!r}" if shared else ""
-    return f"# stuck? hint({step!r}{more}); hint({step!r}, level=2{more}); a picture: check(..., show=True)"
+    more = _kata_arg(kata, step)
+    return (f'# stuck? hint("{step}"{more}), then hint("{step}", level=2{more}); '
+            f'a wrong one drawn: check("{step}"{more}, show=True)')
 
 
 def build(kata: Kata, katas_dir: Path):
@@ -90,7 +93,7 @@ def build(kata: Kata, katas_dir: Path):
     imports = "\n".join(code for kind, _, code in pieces if kind == "setup")
     setup = (f"{COLAB}\n{imports}\n\nfrom backprop_ninja import check, forward_values, hint\n\n"
              f"# the tensors of the forward pass, as in the lecture's notebook (name and shape printed)\n"
-             f"globals().update(forward_values({kata.number!r}))")
+             f'globals().update(forward_values("{kata.number}"))')
     cells = [new_markdown_cell(readme, id="readme"),
              new_markdown_cell(INTRO.format(step=kata.steps[0].name), id="how-to"),
              new_code_cell(setup, id="setup")]
