@@ -76,8 +76,8 @@ def _check_call(kata: Kata, step: str) -> str:
 
 def _hint_line(kata: Kata, step: str) -> str:
     more = _kata_arg(kata, step)
-    return (f'# stuck? hint("{step}"{more}), then hint("{step}", level=2{more}); '
-            f'a wrong one drawn: check("{step}"{more}, show=True)')
+    return (f'# stuck? hint("{step}"{more}), then hint("{step}", level=2{more})\n'
+            f'# a wrong one drawn beside autograd\'s: check("{step}"{more}, show=True)')
 
 
 def build(kata: Kata, katas_dir: Path):

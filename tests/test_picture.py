@@ -109,7 +109,8 @@ def test_backprop_ninja_show_checks_the_step_and_prints_the_png(tree, monkeypatc
     monkeypatch.delenv("BACKPROP_NINJA_IMPL", raising=False)
     assert cli.main(["show", "dlogits"]) == 1
     out = capsys.readouterr().out
-    assert "diagnosis: missing-branch" in out and "(kata 01's dlogits; for kata 02's: --kata 02)" in out
+    assert "diagnosis: missing-branch" in out
+    assert "(this is kata 01's dlogits; kata 02's: backprop-ninja show dlogits --kata 02)" in out
     assert out.rstrip().endswith("picture: .backprop-ninja/pictures/01_dlogits.png")
     assert cli.main(["show", "dprobs"]) == 0
     assert capsys.readouterr().out.startswith("dprobs: done — matches autograd, nothing to draw")

@@ -49,7 +49,8 @@ def run(args) -> int:
         return fail(str(e))
     verdict = check_in(kata, module, args.step, args.step_timeout or DEFAULT_SECONDS)
     others = [k.number for k in katas.KATAS if k is not kata and args.step in k.step_names]
-    note = f"  (kata {kata.number}'s {args.step}; for kata {others[0]}'s: --kata {others[0]})" if others else ""
+    note = (f"\n(this is kata {kata.number}'s {args.step}; kata {others[0]}'s: backprop-ninja show {args.step} "
+            f"--kata {others[0]})") if others else ""
     if verdict.status == "done":
         print(f"{args.step}: done — matches autograd, nothing to draw{note}")
         return 0
