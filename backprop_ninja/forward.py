@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .katas import kata as find_kata
-from .lecture import trace
+from .probes import trace  # the forward pass the probes feed steps from, whatever the kata's model
 
 
 def forward_values(kata: str, quiet: bool = False) -> dict:
