@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import Tensor
+
 from .katas import kata as find_kata
 from .probes import trace  # the forward pass the probes feed steps from, whatever the kata's model
 
@@ -18,7 +20,9 @@ def forward_values(kata: str, quiet: bool = False) -> dict:
     """
     chosen = find_kata(str(kata))
     cfg = chosen.configs[0]
-    values = {name: t.detach().clone() for name, t in trace(chosen.graph, cfg).values.items()}
+    # tensors only: a GPT's graph also carries values its fused lines read (nh, the other parameters)
+    values = {name: t.detach().clone() for name, t in trace(chosen.graph, cfg).values.items()
+              if isinstance(t, Tensor)}
     if not quiet:
         shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in values.items())
         print(f"kata {chosen.number}, {cfg.describe()}:\n  {shapes}")

@@ -17,8 +17,6 @@ Each step may also declare any forward value of the graph by name (x, fch,
 fch_gelu, out, W_fc, ...) as an extra parameter.
 """
 
-import math  # noqa: F401
-
 import torch  # noqa: F401
 
 
