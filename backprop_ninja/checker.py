@@ -14,6 +14,8 @@ import torch
 
 from . import diagnose
 from .compare import Row, compare, describe, table
+from .diagnose import errors
+from .diagnose.numbers import _sizes
 from .guard import call_step
 from .katas import Kata, Step
 from .paths import check_command
@@ -69,6 +71,7 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     step = kata.step(name)
     where = location(fn)
     rows: list[Row] = []
+    seen: list = []  # (probe, what the learner returned): a diagnosis must hold at every one
     first_wrong = None
     for cfg in kata.configs:
         for probe in probes(step, kata.graph, cfg):
@@ -79,6 +82,7 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
             got = _results(step, call.result)
+            seen.append((probe, got))
             for target, g, e, scale in zip(step.targets, got, probe.expected, probe.scales):
                 label = _probe_label(probe) + (f" · d{target}" if len(step.targets) > 1 else "")
                 problem = diagnose.structure(step, target, g, e, probe)
@@ -92,7 +96,7 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     if first_wrong is None:
         return Verdict(kata.folder, name, "done", where=where)
     probe, target, g, e, row = first_wrong
-    ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows)
+    ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows, seen)
     body = (f"{_rows(step, rows)}\n"
             f"  first failure: {_probe_label(probe)}{' · d' + target if len(step.targets) > 1 else ''}; "
             f"at {list(row.worst)} you returned {row.got:.6g}, autograd says {row.want:.6g}\n"
@@ -136,7 +140,7 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
         return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
                 f"todo: {step.name} — {location(fn)}")
     if err is not None:
-        ident, sentence = _error_diagnosis(step, err, call, fn)
+        ident, sentence = _error_diagnosis(step, err, call, fn, probe)
         body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
         return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="raised an error"))
     if call.mutated:
@@ -181,7 +185,7 @@ def _not_a_tensor(step: Step, target: str, x) -> str:
             + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
 
 
-def _error_diagnosis(step: Step, err: BaseException, call, fn) -> tuple[str, str]:
+def _error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> tuple[str, str]:
     if err.isa("AutogradUsed"):
         return "autograd", f"{err}; derive it with the chain rule instead"
     if err.isa("StepTimeout"):
@@ -194,8 +198,28 @@ def _error_diagnosis(step: Step, err: BaseException, call, fn) -> tuple[str, str
             mine = "(?)"
         return "signature", (f"the harness calls {step.signature()} by these parameter names; "
                              f"your function takes {step.name}{mine}: rename its parameters to match")
-    return "exception", (f"{step.name} raised {err.type}: {err}. Check the shapes at that line "
-                         f"(print(x.shape)) against the shapes in the docstring")
+    return errors.explain(step, err, **_error_context(step, probe, fn))
+
+
+def _error_context(step: Step, probe: Probe | None, fn) -> dict:
+    """What errors.explain needs: the step's source, what the harness can feed, their shapes, the sizes."""
+    try:
+        source = inspect.getsource(fn)
+    except (TypeError, OSError):
+        source = ""
+    context = {"source": source, "defined": tuple(getattr(fn, "__globals__", {}))}
+    if probe is None:
+        return context
+    from .diagnose.catalogued import _kata_of
+    from .lecture import trace
+
+    kata = _kata_of(step)
+    values = dict(trace(kata.graph, probe.cfg).values) if kata else {}
+    values.update(probe.kwargs)
+    context["shapes"] = {k: tuple(v.shape) for k, v in values.items() if torch.is_tensor(v)}
+    context["feedable"] = tuple(values) + ("n",)
+    context["sizes"] = _sizes(probe.cfg)
+    return context
 
 
 def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict:

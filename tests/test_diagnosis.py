@@ -45,12 +45,21 @@ def test_an_answer_n_times_too_large_is_scale_naming_n_from_the_configuration():
     assert "a 1/n is missing" in v.sentence
 
 
-def test_an_answer_n_over_n_minus_1_too_large_is_bessel():
+def test_an_answer_with_n_where_n_minus_1_belongs_is_bessel(no_catalogue):
+    def dbndiff2(bndiff2, dbnvar):
+        return 1 / bndiff2.shape[0] * torch.ones_like(bndiff2) * dbnvar
+    v = verdict("dbndiff2", dbndiff2)
+    assert v.diagnosis == "bessel"
+    assert "(n-1)/n" in v.sentence
+
+
+def test_a_factor_32_over_31_at_every_size_is_not_called_bessel(no_catalogue):
     def dbnvar(bnvar, dbnvar_inv):
         return -0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv * 32 / 31
     v = verdict("dbnvar", dbnvar)
-    assert v.diagnosis == "bessel"
-    assert "n/(n-1)" in v.sentence
+    assert v.diagnosis == "scale"
+    assert "times 1.032 at every size checked" in v.sentence
+    assert "n/(n-1)" in v.sentence  # what it is at the lecture's sizes
 
 
 def test_a_negated_and_scaled_answer_names_the_factor_and_the_sign():
