@@ -240,6 +240,9 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         kwargs = {p: (tr.values[p] if p in tr.values else mine[p]).clone() for p in step.params}
         call = call_step(fn, kwargs, seconds) if callable(fn) else None
         if call is None or (call.error is not None and call.error.isa("NotImplementedError")):
+            first = next((r.label for r in rows if not r.approximate), None)
+            if first:  # a step before it already differs: that one comes first
+                return _chain_stops_at(kata, module, first, seconds, rows)
             return Verdict(kata.folder, "chain", "todo", "not-implemented",
                            f"the chain waits for {step.name}",
                            report=f"todo: chain — waits for {step.name}", where=location(fn) if fn else "")
@@ -247,18 +250,33 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         target = step.targets[0]
         want = tr.grads[target]
         if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
-            what = call.error.type if call.error else f"returned {describe(got)}"
-            sentence = (f"{step.name} fails inside the chain ({what}); its own test says why: "
-                        f"{check_command(kata.folder, kata.step_names, step.name)}")
-            return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
-                           report=f"chain: stopped at {step.name}\ndiagnosis: wrong-values — {sentence}")
+            return _chain_stops_at(kata, module, step.name, seconds, rows,
+                                   call.error.type if call.error else f"returned {describe(got)}")
         mine[step.name] = got.detach()
         rows.append(compare(step.name, got, want, lecture_probe(step, kata.graph, cfg).scale))
     bad = [r for r in rows if not r.approximate]
     if not bad:
         return Verdict(kata.folder, "chain", "done")
-    sentence = (f"fed by your own upstream gradients, {bad[0].label} is the first to differ from autograd: "
-                f"fix the first wrong step ({check_command(kata.folder, kata.step_names, bad[0].label)}); "
-                "the ones after it inherit its error")
+    return _chain_stops_at(kata, module, bad[0].label, seconds, rows)
+
+
+def _chain_stops_at(kata: Kata, module, name: str, seconds: float, rows, what: str = "") -> Verdict:
+    """The chain's verdict at its first wrong step: one line when that step fails its own test.
+
+    Its id is that step's own diagnosis, so the chain and the step name one problem once.
+    """
+    own = check_in(kata, module, name, seconds)
+    command = check_command(kata.folder, kata.step_names, name)
+    if own.status != "done":
+        sentence = f"waits for {name}: fix it first ({command})"
+        return Verdict(kata.folder, "chain", "wrong", own.diagnosis or "wrong-values", sentence,
+                       report=f"chain: {sentence}")
+    if what:
+        sentence = (f"{name} passes its own test but fails inside the chain ({what}), fed by your own "
+                    "upstream gradients: check what it assumes about its inputs")
+        return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
+                       report=f"chain: stopped at {name}\ndiagnosis: wrong-values — {sentence}")
+    sentence = (f"fed by your own upstream gradients, {name} is the first to differ from autograd, though it "
+                f"passes its own test ({command}); the ones after it inherit its error")
     return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
                    report=f"chain: wrong values\n{table('chain', rows)}\ndiagnosis: wrong-values — {sentence}")

@@ -257,3 +257,24 @@ def test_factor_names_cover_the_batch_size_and_bessel():
     assert diagnose.numbers._factor(0.2, cfg)[0].startswith("1/n")
     assert diagnose.numbers._factor(1.25, cfg)[0].startswith("n/(n-1)")
     assert diagnose.numbers._factor(3.0, cfg)[0] == "3"
+
+
+# --- a claim holds at every probe ---------------------------------------------------------------
+
+def test_tanh_of_the_upstream_is_not_called_a_pass_through():
+    v = verdict("dhpreact", lambda h, dh: (1 - dh**2) * dh)
+    assert v.diagnosis == "wrong-values", v.sentence
+    assert "passed through" not in v.sentence
+
+
+def test_a_sum_branch_divided_by_the_width_is_not_called_a_missing_branch():
+    v = verdict("dcounts", lambda counts_sum_inv, dprobs, dcounts_sum:
+                counts_sum_inv * dprobs + dcounts_sum / dprobs.shape[1])
+    assert v.diagnosis == "wrong-values", v.sentence
+    assert "left out" not in v.sentence
+
+
+def test_plus_typed_for_times_in_a_chain_rule_line_is_named():
+    v = verdict("dhpreact", lambda h, dh: (1.0 - h**2) + dh)
+    assert v.diagnosis == "chain-rule"
+    assert "`* dh` where the line has `+ dh`" in v.sentence
