@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import textwrap
 
 import torch
 
 from . import diagnose
-from .compare import Row, compare, describe, table
+from .compare import Row, compare, describe, figures, table
 from .diagnose import errors
 from .diagnose.numbers import _sizes
 from .guard import call_step
@@ -52,9 +53,28 @@ def _probe_label(probe: Probe) -> str:
     return f"{probe.label}, {probe.cfg.label}"
 
 
-def _called(step: Step, probe: Probe) -> str:
-    args = ", ".join(f"{k} {describe(v)}" for k, v in probe.kwargs.items())
+def _called(step: Step, probe: Probe, graph=None, target: str | None = None) -> str:
+    """The call, with its inputs' shapes; for a step with several gradients, only the inputs `target`'s
+    gradient depends on (the lines downstream of it and what they read)."""
+    kwargs = probe.kwargs
+    if graph is not None and target is not None and len(step.targets) > 1:
+        needed = _downstream_reads(graph, target)
+        kwargs = {k: v for k, v in kwargs.items() if k in needed}
+        others = len(probe.kwargs) - len(kwargs)
+    args = ", ".join(f"{k} {describe(v)}" for k, v in kwargs.items())
+    if kwargs is not probe.kwargs and others:
+        args += f", … {others} more d{target} does not depend on"
     return f"{step.name}({args}) at {probe.cfg.describe()}"
+
+
+def _downstream_reads(graph, target: str) -> set:
+    """What the gradient of `target` can depend on: the lines downstream of it and what they read."""
+    live, reads = {target}, set()
+    for line, inputs in graph.inputs.items():
+        if any(r in live for r in inputs):
+            live.add(line)
+            reads.update(inputs)
+    return reads | (live - {graph.loss})
 
 
 def _results(step: Step, result) -> tuple | None:
@@ -72,13 +92,13 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     where = location(fn)
     rows: list[Row] = []
     seen: list = []  # (probe, what the learner returned): a diagnosis must hold at every one
-    first_wrong = None
+    wrong: list = []  # (probe index, probe, target, got, want, row) for each gradient that differs
     for cfg in kata.configs:
         for probe in probes(step, kata.graph, cfg):
             call = call_step(fn, probe.kwargs, seconds)
             problem = _call_problem(step, probe, call, fn)
             if problem and problem[1] == "exception" and rows and all(r.approximate for r in rows):
-                problem = _hard_coded(step, probe, call)
+                problem = _hard_coded(step, probe, call, _quote_number(fn, kata.configs[0]))
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
             got = _results(step, call.result)
@@ -87,22 +107,58 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
                 label = _probe_label(probe) + (f" · d{target}" if len(step.targets) > 1 else "")
                 problem = diagnose.structure(step, target, g, e, probe)
                 if problem:
-                    return Verdict(kata.folder, name, "wrong", *problem[:2],
-                                   report=_report(step, problem[2], problem[0], problem[1], probe), where=where)
+                    ident, sentence, body = problem
+                    if ident == "hard-coded":
+                        sentence += _quote_number(fn, kata.configs[0])
+                    return Verdict(kata.folder, name, "wrong", ident, sentence,
+                                   report=_report(step, body, ident, sentence, probe), where=where)
                 row = compare(label, g, e, scale)
                 rows.append(row)
-                if not row.approximate and first_wrong is None:
-                    first_wrong = (probe, target, g, e, row)
-    if first_wrong is None:
+                if not row.approximate:
+                    wrong.append((len(seen), probe, target, g, e, row))
+    if not wrong:
         return Verdict(kata.folder, name, "done", where=where)
+    first_wrong = _first_in_backward_order(kata, step, wrong)
     probe, target, g, e, row = first_wrong
     ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows, seen)
+    if ident == "hard-coded":
+        sentence += _quote_number(fn, kata.configs[0])
+    mine, autograd = figures(row.got, row.want)
     body = (f"{_rows(step, rows)}\n"
             f"  first failure: {_probe_label(probe)}{' · d' + target if len(step.targets) > 1 else ''}; "
-            f"at {list(row.worst)} you returned {row.got:.6g}, autograd says {row.want:.6g}\n"
-            f"  called: {_called(step, probe)}")
+            f"at {list(row.worst)} you returned {mine}, autograd says {autograd}\n"
+            f"  called: {_called(step, probe, kata.graph, target)}")
+    headline = f"d{target} is wrong" if len(step.targets) > 1 else "wrong values"
     return Verdict(kata.folder, name, "wrong", ident, sentence,
-                   report=_report(step, body, ident, sentence, None, headline="wrong values"), where=where)
+                   report=_report(step, body, ident, sentence, None, headline=headline), where=where)
+
+
+def _first_in_backward_order(kata: Kata, step: Step, wrong: list):
+    """Of the (probe index, probe, target, got, want, row) that differ, the first probe's gradient that
+    the backward pass reaches first (the later its first consumer, the earlier)."""
+    lines = list(kata.graph.lines)
+
+    def reached(target):
+        return -min((lines.index(c) for c in kata.graph.consumers(target)), default=0)
+
+    return min(wrong, key=lambda w: (w[0], reached(w[2]), step.targets.index(w[2])))[1:]
+
+
+def _quote_number(fn, cfg) -> str:
+    """The learner's line that holds one of the lecture's sizes as a number, quoted."""
+    import ast
+
+    try:
+        lines, start = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (TypeError, OSError, SyntaxError):
+        return ""
+    sizes = {v for _, v in _sizes(cfg)} | {v - 1 for _, v in _sizes(cfg)}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in sizes
+                and node.value not in (0, 1, 2)):
+            return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
+    return ""
 
 
 def _rows(step: Step, rows: list[Row]) -> str:
@@ -160,10 +216,10 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     return None
 
 
-def _hard_coded(step: Step, probe: Probe, call) -> tuple:
+def _hard_coded(step: Step, probe: Probe, call, quote: str = "") -> tuple:
     """A step right at the sizes checked so far that raises at these: a size written as a number."""
     sentence = (f"{step.name} is right at the lecture's sizes but raises at {probe.cfg.label}: a lecture size "
-                "(32, 27, 64, 30, ...) is written as a number; take every size from a shape (x.shape[0])")
+                f"(32, 27, 64, 30, ...) is written as a number{quote}; take every size from a shape (x.shape[0])")
     body = f"  {call.error.type}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
     report = _report(step, body, "hard-coded", sentence, probe, headline="raised an error")
     return ("wrong", "hard-coded", sentence, report)

@@ -278,3 +278,37 @@ def test_plus_typed_for_times_in_a_chain_rule_line_is_named():
     v = verdict("dhpreact", lambda h, dh: (1.0 - h**2) + dh)
     assert v.diagnosis == "chain-rule"
     assert "`* dh` where the line has `+ dh`" in v.sentence
+
+
+# --- what the learner reads beside the diagnosis ------------------------------------------------
+
+def test_float64_values_are_printed_with_the_digits_that_differ():
+    from backprop_ninja.compare import figures
+
+    assert figures(-0.0033950317, -0.003395) == ("-0.00339503", "-0.003395")
+    assert figures(-0.0033949963, -0.0033949959) == ("-0.0033949963", "-0.0033949959")
+
+
+def test_a_hard_coded_diagnosis_quotes_the_line_that_holds_the_number(tmp_path):
+    from backprop_ninja import loader
+
+    path = tmp_path / "mine.py"
+    path.write_text("import torch\n\n\ndef dhprebn(dbndiff, dbnmeani):\n    n = 32\n"
+                    "    return dbndiff + dbnmeani / n\n")
+    v = verdict("dhprebn", loader.load(path).dhprebn)
+    assert v.diagnosis == "hard-coded"
+    assert "your line 5 holds it: `n = 32`" in v.sentence
+
+
+def test_a_step_with_several_gradients_is_headed_by_the_first_wrong_one_in_backward_order():
+    def backward(**kw):
+        grads = list(_backward(**kw))
+        grads[1] = grads[1] * 2  # dW1
+        grads[0] = grads[0] * 2  # dC, which the backward pass reaches last
+        return tuple(grads)
+
+    v = verdict("backward", backward, TRAINING)
+    assert v.report.startswith("backward: dW1 is wrong")
+    called = next(line for line in v.report.splitlines() if line.startswith("  called:"))
+    assert "Xb" not in called and "emb " not in called and "embcat (" in called
+    assert "more dW1 does not depend on" in called
