@@ -143,10 +143,20 @@ def test_repeated_rows_overwritten_is_accumulate(no_catalogue):
 
 # --- shapes -------------------------------------------------------------------------------------
 
-def test_a_dropped_size_one_dimension_is_keepdim():
-    v = verdict("dbnvar", lambda bnvar, dbnvar_inv: (-0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv).view(-1))
+def test_a_dropped_size_one_dimension_where_nothing_is_summed_says_no_sum_is_needed():
+    for drop in (lambda t: t.view(-1), lambda t: t.sum(0)):
+        v = verdict("dbnvar", lambda bnvar, dbnvar_inv, drop=drop: drop(-0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv))
+        assert v.diagnosis == "shape"
+        assert "no sum is needed here" in v.sentence and "keepdim" not in v.sentence
+        assert "Its values are right" in v.sentence
+
+
+def test_a_dropped_keepdim_says_the_values_are_right_and_what_the_lectures_cmp_accepted():
+    v = verdict("dbnmeani", lambda dbndiff: (-dbndiff).sum(0))
     assert v.diagnosis == "keepdim"
-    assert "keepdim=True" in v.sentence
+    assert "Its values are right" in v.sentence
+    assert "the lecture's cmp compared (64,) with (1, 64) by broadcasting" in v.sentence
+    assert "keepdim=True makes it the shape of bnmeani" in v.sentence
 
 
 def test_a_kept_dimension_that_must_go_is_keepdim_saying_so():

@@ -51,7 +51,7 @@ def _shape(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> 
         if len(g) < len(w) and inputs and all(s == w for s in inputs):
             return "shape", (f"d{target} is {g} but {target} is {w}: no sum is needed here — every input is "
                              f"already {w}, so nothing was broadcast; a sum over a dimension of size 1 only "
-                             "drops it")
+                             f"drops it: leave out the .sum (or the reshape) and keep {w}")
         if len(g) > len(w):
             how = "here the size-1 dimension must go: sum without keepdim=True (or .squeeze it)"
         else:
