@@ -8,7 +8,7 @@ import pytest
 
 from . import katas, loader
 from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in
-from .paths import shown
+from .paths import check_command, shown
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 
@@ -221,8 +221,9 @@ def _shorten_later_wrong(reports, keyword: str) -> None:
         found.sort(key=lambda x: x[0])
         for _, report, v in found[1:]:
             if not _named_by(keyword, v[1]):
+                kata = katas.kata(v[0])
                 report.longrepr = (f"diagnosis: {v[4]} — {v[5]}\n"
-                                   f"(the whole report: pytest -v, or -k {v[1]})")
+                                   f"(the whole report: {check_command(kata.folder, kata.step_names, v[1])})")
 
 
 _KATA_FOLDERS = {k.folder for k in katas.KATAS}

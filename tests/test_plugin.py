@@ -116,7 +116,7 @@ def test_later_wrong_steps_show_their_diagnosis_line_and_the_first_its_whole_rep
     out = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl).stdout.str()
     assert "dhpreact: wrong values" in out
     assert "dbnbias: wrong values" not in out
-    assert "diagnosis: sign — dbnbias" in out and "(the whole report: pytest -v, or -k dbnbias)" in out
+    assert "diagnosis: sign — dbnbias" in out and "(the whole report: pytest katas/01_atomic_graph -k dbnbias)" in out
     for more in (("-v",), ("-k", "dbnbias")):
         out = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, *more).stdout.str()
         assert "dbnbias: wrong values" in out

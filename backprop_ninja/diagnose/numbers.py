@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from ..compare import close, tolerance
+from ..compare import close, figures, tolerance
 from ..katas import Kata, Step
 from ..lecture import Config
 from ..probes import Probe
@@ -328,7 +328,8 @@ def _wrong_values(target: str, got, want, probe: Probe):
         worst.insert(0, i)
     flat = int(diff.argmax())
     share = f"{int(bad.sum())} of {want.numel()} elements differ"
+    mine, autograd = figures(float(got.reshape(-1)[flat]), float(want.reshape(-1)[flat]))
     return "wrong-values", (f"d{target} matches no known mistake: {share}, the worst at {worst} (you "
-                            f"{float(got.reshape(-1)[flat]):.6g}, autograd {float(want.reshape(-1)[flat]):.6g}, at "
+                            f"{mine}, autograd {autograd}, at "
                             f"{probe.label}, {probe.cfg.label}); work that element out by hand, one factor of the "
                             "chain rule at a time")
