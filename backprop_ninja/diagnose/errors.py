@@ -176,33 +176,48 @@ def _named(size: int, sizes) -> str:
     return f"{size} ({' or '.join(names)})" if names else f"{size}"
 
 
+def _broadcast(m, line, sizes) -> str:
+    return (f"the operands{line} do not broadcast: at dimension {m[3]} of the result one has "
+            f"{_named(int(m[1]), sizes)} and the other {_named(int(m[2]), sizes)}, and neither is 1. Check the "
+            "shapes of that line's operands (print(x.shape)) against the docstring")
+
+
+def _matmul(m, line, sizes) -> str:
+    a, b, c, d = (int(x) for x in m.groups())
+    return (f"the matmul{line} multiplies ({_named(a, sizes)}, {_named(b, sizes)}) by ({_named(c, sizes)}, "
+            f"{_named(d, sizes)}): the inner sizes {b} and {c} must agree; choose the order and the .T that make "
+            "the shapes fit (the result has the shape of the gradient you want)")
+
+
+def _view(m, line, sizes) -> str:
+    return (f"the view{line} asks for the shape [{m[1]}], but the tensor has {m[2]} elements: take the target "
+            "shape from the tensor it is for (x.shape)")
+
+
+def _joined(m, line, sizes) -> str:
+    return (f"the tensors joined{line} differ outside dimension {m[1]}: {_named(int(m[2]), sizes)} and "
+            f"{_named(int(m[3]), sizes)}. Check the shapes of the joined tensors (print(x.shape))")
+
+
+def _index(m, line, sizes) -> str:
+    return (f"an index{line} is {m[1]}, past the end of dimension {m[2]} (size {_named(int(m[3]), sizes)}): "
+            "check which dimension each index runs over")
+
+
+#: torch's messages of a shape problem, each with what to tell the learner
+SHAPE_ERRORS = (
+    (r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton dimension (\d+)",
+     _broadcast),
+    (r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)", _matmul),
+    (r"shape '\[([^\]]*)\]' is invalid for input of size (\d+)", _view),
+    (r"Sizes of tensors must match except in dimension (\d+)\. Expected size (\d+) but got size (\d+)", _joined),
+    (r"index (-?\d+) is out of bounds for dimension (\d+) with size (\d+)", _index),
+)
+
+
 def _shape_error(step, raised, line: str, sizes) -> str | None:
-    msg = raised.message
-    m = re.search(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at non-singleton "
-                  r"dimension (\d+)", msg)
-    if m:
-        a, b, d = int(m.group(1)), int(m.group(2)), m.group(3)
-        return (f"{step.name}: the operands{line} do not broadcast: at dimension {d} of the result one has "
-                f"{_named(a, sizes)} and the other {_named(b, sizes)}, and neither is 1. Check the shapes of "
-                "that line's operands (print(x.shape)) against the docstring")
-    m = re.search(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)", msg)
-    if m:
-        a, b, c, d = (int(x) for x in m.groups())
-        return (f"{step.name}: the matmul{line} multiplies ({_named(a, sizes)}, {_named(b, sizes)}) by "
-                f"({_named(c, sizes)}, {_named(d, sizes)}): the inner sizes {b} and {c} must agree; choose the "
-                "order and the .T that make the shapes fit (the result has the shape of the gradient you want)")
-    m = re.search(r"shape '\[([^\]]*)\]' is invalid for input of size (\d+)", msg)
-    if m:
-        return (f"{step.name}: the view{line} asks for the shape [{m.group(1)}], but the tensor has "
-                f"{m.group(2)} elements: take the target shape from the tensor it is for (x.shape)")
-    m = re.search(r"Sizes of tensors must match except in dimension (\d+)\. Expected size (\d+) but got size "
-                  r"(\d+)", msg)
-    if m:
-        return (f"{step.name}: the tensors joined{line} differ outside dimension {m.group(1)}: "
-                f"{_named(int(m.group(2)), sizes)} and {_named(int(m.group(3)), sizes)}. Check the shapes of the "
-                "joined tensors (print(x.shape))")
-    m = re.search(r"index (-?\d+) is out of bounds for dimension (\d+) with size (\d+)", msg)
-    if m:
-        return (f"{step.name}: an index{line} is {m.group(1)}, past the end of dimension {m.group(2)} "
-                f"(size {_named(int(m.group(3)), sizes)}): check which dimension each index runs over")
+    for pattern, say in SHAPE_ERRORS:
+        m = re.search(pattern, raised.message)
+        if m:
+            return f"{step.name}: {say(m, line, sizes)}"
     return None

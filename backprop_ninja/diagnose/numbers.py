@@ -161,9 +161,10 @@ def _claims(step: Step, target: str, got, want, probe: Probe):
             lambda p, g, w: close(g, sign * value(p.cfg) * w, p.scale)
         if "here" in name or "with n" in name:  # a size at this probe; the same number at every size is not
             here = _constant(sign * value(probe.cfg))
-            yield "scale", (f"d{target} is autograd's times {abs(k):.4g}{' and the opposite sign' if k < 0 else ''} "
-                            f"at every size checked, the same number: at these sizes it is {name.split(' (')[0]}, so "
-                            "if it is a size, it is written as a number; take every size from a shape (x.shape[0])"), \
+            flip = " and the opposite sign" if k < 0 else ""
+            yield "scale", (f"d{target} is autograd's times {abs(k):.4g}{flip} at every size checked, the same "
+                            f"number: at {probe.cfg.label} it is {name.split(' (')[0]}, so if it is a size, it is "
+                            "written as a number; take every size from a shape (x.shape[0])"), \
                 lambda p, g, w: close(g, here(p.cfg) * w, p.scale)
     yield from _branches(target, got, probe)
     yield from _chain_rule(target, got, want, probe)
