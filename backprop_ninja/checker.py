@@ -34,6 +34,9 @@ class Verdict:
     sentence: str = ""
     report: str = ""  # what the learner reads
     where: str = ""  # file:line of the step's def
+    # wrong values only: (probe label, target, yours, autograd's) of the first failing probe, for a
+    # picture (backprop_ninja.picture); tensors, so it stays in the process that checked
+    first_failure: tuple = ()
 
     @property
     def line(self) -> str:
@@ -130,7 +133,8 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
             f"  called: {_called(step, probe, kata.graph, target)}")
     headline = f"d{target} is wrong" if len(step.targets) > 1 else "wrong values"
     return Verdict(kata.folder, name, "wrong", ident, sentence,
-                   report=_report(step, body, ident, sentence, None, headline=headline), where=where)
+                   report=_report(step, body, ident, sentence, None, headline=headline), where=where,
+                   first_failure=(_probe_label(probe), target, g, e))
 
 
 def _first_in_backward_order(kata: Kata, step: Step, wrong: list):
