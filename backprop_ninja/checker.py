@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import textwrap
 
 import torch
 
 from . import diagnose
-from .compare import Row, compare, describe, table
+from .compare import Row, compare, describe, figures, table
+from .diagnose import errors
+from .diagnose.numbers import _sizes
 from .guard import call_step
 from .katas import Kata, Step
 from .paths import check_command
@@ -53,9 +56,28 @@ def _probe_label(probe: Probe) -> str:
     return f"{probe.label}, {probe.cfg.label}"
 
 
-def _called(step: Step, probe: Probe) -> str:
-    args = ", ".join(f"{k} {describe(v)}" for k, v in probe.kwargs.items())
+def _called(step: Step, probe: Probe, graph=None, target: str | None = None) -> str:
+    """The call, with its inputs' shapes; for a step with several gradients, only the inputs `target`'s
+    gradient depends on (the lines downstream of it and what they read)."""
+    kwargs = probe.kwargs
+    if graph is not None and target is not None and len(step.targets) > 1:
+        needed = _downstream_reads(graph, target)
+        kwargs = {k: v for k, v in kwargs.items() if k in needed}
+        others = len(probe.kwargs) - len(kwargs)
+    args = ", ".join(f"{k} {describe(v)}" for k, v in kwargs.items())
+    if kwargs is not probe.kwargs and others:
+        args += f", … {others} more d{target} does not depend on"
     return f"{step.name}({args}) at {probe.cfg.describe()}"
+
+
+def _downstream_reads(graph, target: str) -> set:
+    """What the gradient of `target` can depend on: the lines downstream of it and what they read."""
+    live, reads = {target}, set()
+    for line, inputs in graph.inputs.items():
+        if any(r in live for r in inputs):
+            live.add(line)
+            reads.update(inputs)
+    return reads | (live - {graph.loss})
 
 
 def _results(step: Step, result) -> tuple | None:
@@ -72,37 +94,75 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     step = kata.step(name)
     where = location(fn)
     rows: list[Row] = []
-    first_wrong = None
+    seen: list = []  # (probe, what the learner returned): a diagnosis must hold at every one
+    wrong: list = []  # (probe index, probe, target, got, want, row) for each gradient that differs
     for cfg in kata.configs:
         for probe in probes(step, kata.graph, cfg):
             call = call_step(fn, probe.kwargs, seconds)
             problem = _call_problem(step, probe, call, fn)
             if problem and problem[1] == "exception" and rows and all(r.approximate for r in rows):
-                problem = _hard_coded(step, probe, call)
+                problem = _hard_coded(step, probe, call, _quote_number(fn, kata.configs[0]))
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
             got = _results(step, call.result)
+            seen.append((probe, got))
             for target, g, e, scale in zip(step.targets, got, probe.expected, probe.scales):
                 label = _probe_label(probe) + (f" · d{target}" if len(step.targets) > 1 else "")
                 problem = diagnose.structure(step, target, g, e, probe)
                 if problem:
-                    return Verdict(kata.folder, name, "wrong", *problem[:2],
-                                   report=_report(step, problem[2], problem[0], problem[1], probe), where=where)
+                    ident, sentence, body = problem
+                    if ident == "hard-coded":
+                        sentence += _quote_number(fn, kata.configs[0])
+                    return Verdict(kata.folder, name, "wrong", ident, sentence,
+                                   report=_report(step, body, ident, sentence, probe), where=where)
                 row = compare(label, g, e, scale)
                 rows.append(row)
-                if not row.approximate and first_wrong is None:
-                    first_wrong = (probe, target, g, e, row)
-    if first_wrong is None:
+                if not row.approximate:
+                    wrong.append((len(seen), probe, target, g, e, row))
+    if not wrong:
         return Verdict(kata.folder, name, "done", where=where)
+    first_wrong = _first_in_backward_order(kata, step, wrong)
     probe, target, g, e, row = first_wrong
-    ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows)
+    ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows, seen)
+    if ident == "hard-coded":
+        sentence += _quote_number(fn, kata.configs[0])
+    mine, autograd = figures(row.got, row.want)
     body = (f"{_rows(step, rows)}\n"
             f"  first failure: {_probe_label(probe)}{' · d' + target if len(step.targets) > 1 else ''}; "
-            f"at {list(row.worst)} you returned {row.got:.6g}, autograd says {row.want:.6g}\n"
-            f"  called: {_called(step, probe)}")
+            f"at {list(row.worst)} you returned {mine}, autograd says {autograd}\n"
+            f"  called: {_called(step, probe, kata.graph, target)}")
+    headline = f"d{target} is wrong" if len(step.targets) > 1 else "wrong values"
     return Verdict(kata.folder, name, "wrong", ident, sentence,
-                   report=_report(step, body, ident, sentence, None, headline="wrong values"), where=where,
+                   report=_report(step, body, ident, sentence, None, headline=headline), where=where,
                    first_failure=(_probe_label(probe), target, g, e))
+
+
+def _first_in_backward_order(kata: Kata, step: Step, wrong: list):
+    """Of the (probe index, probe, target, got, want, row) that differ, the first probe's gradient that
+    the backward pass reaches first (the later its first consumer, the earlier)."""
+    lines = list(kata.graph.lines)
+
+    def reached(target):
+        return -min((lines.index(c) for c in kata.graph.consumers(target)), default=0)
+
+    return min(wrong, key=lambda w: (w[0], reached(w[2]), step.targets.index(w[2])))[1:]
+
+
+def _quote_number(fn, cfg) -> str:
+    """The learner's line that holds one of the lecture's sizes as a number, quoted."""
+    import ast
+
+    try:
+        lines, start = inspect.getsourcelines(fn)
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (TypeError, OSError, SyntaxError):
+        return ""
+    sizes = {v for _, v in _sizes(cfg)} | {v - 1 for _, v in _sizes(cfg)}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in sizes
+                and node.value not in (0, 1, 2)):
+            return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
+    return ""
 
 
 def _rows(step: Step, rows: list[Row]) -> str:
@@ -140,7 +200,7 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
         return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
                 f"todo: {step.name} — {location(fn)}")
     if err is not None:
-        ident, sentence = _error_diagnosis(step, err, call, fn)
+        ident, sentence = _error_diagnosis(step, err, call, fn, probe)
         body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
         return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="raised an error"))
     if call.mutated:
@@ -160,10 +220,10 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     return None
 
 
-def _hard_coded(step: Step, probe: Probe, call) -> tuple:
+def _hard_coded(step: Step, probe: Probe, call, quote: str = "") -> tuple:
     """A step right at the sizes checked so far that raises at these: a size written as a number."""
     sentence = (f"{step.name} is right at the lecture's sizes but raises at {probe.cfg.label}: a lecture size "
-                "(32, 27, 64, 30, ...) is written as a number; take every size from a shape (x.shape[0])")
+                f"(32, 27, 64, 30, ...) is written as a number{quote}; take every size from a shape (x.shape[0])")
     body = f"  {call.error.type}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
     report = _report(step, body, "hard-coded", sentence, probe, headline="raised an error")
     return ("wrong", "hard-coded", sentence, report)
@@ -185,7 +245,7 @@ def _not_a_tensor(step: Step, target: str, x) -> str:
             + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
 
 
-def _error_diagnosis(step: Step, err: BaseException, call, fn) -> tuple[str, str]:
+def _error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> tuple[str, str]:
     if err.isa("AutogradUsed"):
         return "autograd", f"{err}; derive it with the chain rule instead"
     if err.isa("StepTimeout"):
@@ -198,8 +258,28 @@ def _error_diagnosis(step: Step, err: BaseException, call, fn) -> tuple[str, str
             mine = "(?)"
         return "signature", (f"the harness calls {step.signature()} by these parameter names; "
                              f"your function takes {step.name}{mine}: rename its parameters to match")
-    return "exception", (f"{step.name} raised {err.type}: {err}. Check the shapes at that line "
-                         f"(print(x.shape)) against the shapes in the docstring")
+    return errors.explain(step, err, **_error_context(step, probe, fn))
+
+
+def _error_context(step: Step, probe: Probe | None, fn) -> dict:
+    """What errors.explain needs: the step's source, what the harness can feed, their shapes, the sizes."""
+    try:
+        source = inspect.getsource(fn)
+    except (TypeError, OSError):
+        source = ""
+    context = {"source": source, "defined": tuple(getattr(fn, "__globals__", {}))}
+    if probe is None:
+        return context
+    from .diagnose.catalogued import _kata_of
+    from .lecture import trace
+
+    kata = _kata_of(step)
+    values = dict(trace(kata.graph, probe.cfg).values) if kata else {}
+    values.update(probe.kwargs)
+    context["shapes"] = {k: tuple(v.shape) for k, v in values.items() if torch.is_tensor(v)}
+    context["feedable"] = tuple(values) + ("n",)
+    context["sizes"] = _sizes(probe.cfg)
+    return context
 
 
 def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict:
@@ -220,6 +300,9 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         kwargs = {p: (tr.values[p] if p in tr.values else mine[p]).clone() for p in step.params}
         call = call_step(fn, kwargs, seconds) if callable(fn) else None
         if call is None or (call.error is not None and call.error.isa("NotImplementedError")):
+            first = next((r.label for r in rows if not r.approximate), None)
+            if first:  # a step before it already differs: that one comes first
+                return _chain_stops_at(kata, module, first, seconds, rows)
             return Verdict(kata.folder, "chain", "todo", "not-implemented",
                            f"the chain waits for {step.name}",
                            report=f"todo: chain — waits for {step.name}", where=location(fn) if fn else "")
@@ -227,18 +310,33 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         target = step.targets[0]
         want = tr.grads[target]
         if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
-            what = call.error.type if call.error else f"returned {describe(got)}"
-            sentence = (f"{step.name} fails inside the chain ({what}); its own test says why: "
-                        f"{check_command(kata.folder, kata.step_names, step.name)}")
-            return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
-                           report=f"chain: stopped at {step.name}\ndiagnosis: wrong-values — {sentence}")
+            return _chain_stops_at(kata, module, step.name, seconds, rows,
+                                   call.error.type if call.error else f"returned {describe(got)}")
         mine[step.name] = got.detach()
         rows.append(compare(step.name, got, want, lecture_probe(step, kata.graph, cfg).scale))
     bad = [r for r in rows if not r.approximate]
     if not bad:
         return Verdict(kata.folder, "chain", "done")
-    sentence = (f"fed by your own upstream gradients, {bad[0].label} is the first to differ from autograd: "
-                f"fix the first wrong step ({check_command(kata.folder, kata.step_names, bad[0].label)}); "
-                "the ones after it inherit its error")
+    return _chain_stops_at(kata, module, bad[0].label, seconds, rows)
+
+
+def _chain_stops_at(kata: Kata, module, name: str, seconds: float, rows, what: str = "") -> Verdict:
+    """The chain's verdict at its first wrong step: one line when that step fails its own test.
+
+    Its id is that step's own diagnosis, so the chain and the step name one problem once.
+    """
+    own = check_in(kata, module, name, seconds)
+    command = check_command(kata.folder, kata.step_names, name)
+    if own.status != "done":
+        sentence = f"waits for {name}: fix it first ({command})"
+        return Verdict(kata.folder, "chain", "wrong", own.diagnosis or "wrong-values", sentence,
+                       report=f"chain: {sentence}")
+    if what:
+        sentence = (f"{name} passes its own test but fails inside the chain ({what}), fed by your own "
+                    "upstream gradients: check what it assumes about its inputs")
+        return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
+                       report=f"chain: stopped at {name}\ndiagnosis: wrong-values — {sentence}")
+    sentence = (f"fed by your own upstream gradients, {name} is the first to differ from autograd, though it "
+                f"passes its own test ({command}); the ones after it inherit its error")
     return Verdict(kata.folder, "chain", "wrong", "wrong-values", sentence,
                    report=f"chain: wrong values\n{table('chain', rows)}\ndiagnosis: wrong-values — {sentence}")

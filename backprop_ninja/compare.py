@@ -77,6 +77,15 @@ def table(name: str, rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def figures(got: float, want: float) -> tuple[str, str]:
+    """Two numbers with enough significant digits to tell them apart (6 at least, 17 at most)."""
+    for digits in range(6, 18):
+        a, b = f"{got:.{digits}g}", f"{want:.{digits}g}"
+        if a != b:
+            break
+    return a, b
+
+
 def describe(t) -> str:
     """A tensor as the learner thinks of it: shape and dtype."""
     if torch.is_tensor(t):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from . import katas, loader
 from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in
-from .paths import shown
+from .paths import check_command, shown
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 
@@ -42,6 +44,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "kata(folder): a test of the kata in that folder of katas/")
     config.addinivalue_line("filterwarnings", "ignore:Failed to initialize NumPy")
     _TALLY.clear()
+    _BROKEN_SHOWN.clear()
+    if not config.pluginmanager.has_plugin("backprop_ninja_shorten"):
+        config.pluginmanager.register(_Shorten(), "backprop_ninja_shorten")
 
 
 def _option(config, dest: str, ini: str):
@@ -133,7 +138,25 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if call.excinfo is not None and isinstance(call.excinfo.value, KataFailure):
         v = call.excinfo.value.verdict
-        report.longrepr = v.report or v.line
+        report.longrepr = (v.report or v.line) + (_pointer(item) if v.diagnosis == "import-error" else "")
+
+
+def _pointer(item) -> str:
+    """For a kata file that does not compile: its path:line, the line and a caret under the fault."""
+    check = getattr(item, "funcargs", {}).get("check")
+    if check is None:
+        return ""
+    try:
+        path = loader.kata_file(loader.impl_root(check.impl, base=check.request.path.parent), check.kata)
+        compile(path.read_text(), str(path), "exec")
+    except SyntaxError as e:
+        text = (e.text or "").rstrip("\n")
+        indent = len(text) - len(text.lstrip())
+        caret = " " * max((e.offset or 1) - 1 - indent, 0) + "^"
+        return f"\n  {shown(f'{path}:{e.lineno}')}\n    {text.strip()}\n    {caret}"
+    except (loader.ImplError, OSError, ValueError):
+        return ""
+    return ""
 
 
 def _record(v: Verdict) -> tuple:
@@ -149,21 +172,69 @@ def _verdict_of(report):
 
 
 def pytest_report_teststatus(report, config):
-    """A step still to write is reported as TODO, not as a failure with a traceback."""
+    """A step still to write is TODO; the chain waiting for a wrong step, and a kata file that does
+    not load after its first report, are one word each, not one more failure block."""
     v = _verdict_of(report)
-    if report.when == "call" and v and v[2] == "todo":
+    if report.when != "call" or not v:
+        return None
+    if v[2] == "todo":
         return "todo", "T", ("TODO", {"yellow": True})
+    if v[1] == "chain" and v[5].startswith("waits for"):
+        return "waits", "w", ("WAITS", {"yellow": True})
+    if v[4] == "import-error":
+        first = getattr(report, "_bn_first", None)
+        if first is None:
+            first = report._bn_first = v[0] not in _BROKEN_SHOWN
+            _BROKEN_SHOWN.add(v[0])
+        if not first:
+            return "blocked", "b", ("BLOCKED", {"yellow": True})
     return None
+
+
+_BROKEN_SHOWN: set = set()  # kata folders whose load error has been shown once
 
 
 def pytest_runtest_logreport(report):
     """Tally each kata step's status for the closing summary."""
     v = _verdict_of(report)
-    if report.when == "call" and v and v[1]:
+    if report.when == "call" and v and (v[1] or v[4] == "import-error"):
         _TALLY.setdefault(v[0], {})[report.nodeid] = v
 
 
 _TALLY: dict = {}  # kata folder -> {test id: _record(verdict)}
+
+
+class _Shorten:
+    """Before pytest prints its failures: the first wrong step of each kata in full, the later ones
+    as their diagnosis line (-v, or -k naming the step, shows them in full)."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        if config.get_verbosity() <= 0:
+            _shorten_later_wrong(terminalreporter.stats.get("failed", []), config.getoption("keyword") or "")
+        return (yield)
+
+
+def _named_by(keyword: str, step: str) -> bool:
+    return re.search(rf"(?<![A-Za-z0-9]){re.escape(step)}(?![A-Za-z0-9_])", keyword, re.IGNORECASE) is not None
+
+
+def _shorten_later_wrong(reports, keyword: str) -> None:
+    per_kata: dict = {}
+    for report in reports:
+        v = _verdict_of(report)
+        if v and v[2] == "wrong" and v[0] in _KATA_FOLDERS and v[1] in katas.kata(v[0]).step_names:
+            per_kata.setdefault(v[0], []).append((katas.kata(v[0]).step_names.index(v[1]), report, v))
+    for found in per_kata.values():
+        found.sort(key=lambda x: x[0])
+        for _, report, v in found[1:]:
+            if not _named_by(keyword, v[1]):
+                kata = katas.kata(v[0])
+                report.longrepr = (f"diagnosis: {v[4]} — {v[5]}\n"
+                                   f"(the whole report: {check_command(kata.folder, kata.step_names, v[1])})")
+
+
+_KATA_FOLDERS = {k.folder for k in katas.KATAS}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -171,26 +242,88 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _TALLY:
         return
     tr = terminalreporter
+    verbose = config.get_verbosity() > 0
     tr.section("backprop-ninja")
     for folder in sorted(_TALLY):
         kata = katas.kata(folder)
+        broken = next((v for v in _TALLY[folder].values() if v[4] == "import-error"), None)
+        if broken:
+            tr.write_line(f"kata {kata.number} ({kata.title}): {broken[5]}", bold=True)
+            continue
         seen = {v[1]: v for v in _TALLY[folder].values()}
         for name in [n for n in seen if n not in kata.step_names]:
             seen.pop(name)  # the chain and other whole-kata checks are not steps
-        done = sum(v[2] == "done" for v in seen.values())
-        for v in _TALLY[folder].values():
-            if v[2] == "todo":
-                place = shown(v[3]) if v[1] in kata.step_names else v[5]
-                tr.write_line(f"todo  {v[1]:<16} {place}", yellow=True)
+        todo = [v for v in _TALLY[folder].values() if v[2] == "todo"]
+        for v in todo if verbose else todo[:1]:
+            place = shown(v[3]) if v[1] in kata.step_names else v[5]
+            tr.write_line(f"todo  {v[1]:<16} {place}", yellow=True)
+        if len(todo) > 1 and not verbose:
+            tr.write_line(f"todo  … and {len(todo) - 1} more (pytest -v lists them)", yellow=True)
+        chain = seen_chain(_TALLY[folder])
+        if chain and chain[2] == "wrong" and chain[5].startswith("waits for"):
+            tr.write_line(f"chain {chain[5]}", yellow=True)
+        done, known = _done(config, kata, seen)
+        unknown = len(kata.steps) - known
         tr.write_line(f"kata {kata.number} ({kata.title}): {done}/{len(kata.steps)} steps done"
-                      + ("" if len(seen) == len(kata.steps) else f" ({len(seen)} checked in this run)"),
+                      + (f" ({unknown} not checked yet: run pytest katas/{folder})" if unknown else ""),
                       bold=True)
         nxt = next((seen[n] for n in kata.step_names if n in seen and seen[n][2] != "done"), None)
         if nxt:
             tr.write_line(f"next: {nxt[1]} — {shown(nxt[3])}   hint: {hint_command(kata, nxt[1])}")
-        elif len(seen) == len(kata.steps):
+        elif done == len(kata.steps):
             tr.write_line(f"every step of kata {kata.number} is done", green=True)
     _TALLY.clear()
+    _BROKEN_SHOWN.clear()
+
+
+def seen_chain(tally: dict):
+    return next((v for v in tally.values() if v[1] == "chain"), None)
+
+
+CACHE = "backprop_ninja/steps"  # kata folder -> {step: [hash of its source, status]}
+
+
+def _done(config, kata: katas.Kata, seen: dict) -> tuple[int, int]:
+    """(steps done, steps whose status is known): those run now, and, under -k, the others as last
+    checked while their source has not changed since (pytest's cache)."""
+    cache = getattr(config, "cache", None)
+    path = next((v[3].rpartition(":")[0] for v in seen.values() if v[3]), "")
+    sources = _step_sources(path)
+    stored = cache.get(CACHE, {}) if cache is not None else {}
+    mine = dict(stored.get(kata.folder, {}))
+    status = {}
+    for name in kata.step_names:
+        key = _key(sources.get(name))
+        if name in seen:
+            status[name] = seen[name][2]
+            if key:
+                mine[name] = [key, seen[name][2]]
+        elif key and name in mine and mine[name][0] == key:
+            status[name] = mine[name][1]
+    if cache is not None and path:
+        cache.set(CACHE, {**stored, kata.folder: mine})
+    return sum(s == "done" for s in status.values()), len(status)
+
+
+def _step_sources(path: str) -> dict:
+    """Each top-level function's source text in the learner's file ({} if it cannot be read)."""
+    import ast
+
+    try:
+        text = open(path).read()
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError):
+        return {}
+    return {node.name: ast.get_source_segment(text, node) or "" for node in tree.body
+            if isinstance(node, ast.FunctionDef)}
+
+
+def _key(source) -> str:
+    import hashlib
+
+    from . import __version__
+
+    return hashlib.sha256(f"{__version__}\n{source}".encode()).hexdigest()[:16] if source else ""
 
 
 def hint_command(kata: katas.Kata, step: str) -> str:

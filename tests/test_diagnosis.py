@@ -45,12 +45,21 @@ def test_an_answer_n_times_too_large_is_scale_naming_n_from_the_configuration():
     assert "a 1/n is missing" in v.sentence
 
 
-def test_an_answer_n_over_n_minus_1_too_large_is_bessel():
+def test_an_answer_with_n_where_n_minus_1_belongs_is_bessel(no_catalogue):
+    def dbndiff2(bndiff2, dbnvar):
+        return 1 / bndiff2.shape[0] * torch.ones_like(bndiff2) * dbnvar
+    v = verdict("dbndiff2", dbndiff2)
+    assert v.diagnosis == "bessel"
+    assert "(n-1)/n" in v.sentence
+
+
+def test_a_factor_32_over_31_at_every_size_is_not_called_bessel(no_catalogue):
     def dbnvar(bnvar, dbnvar_inv):
         return -0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv * 32 / 31
     v = verdict("dbnvar", dbnvar)
-    assert v.diagnosis == "bessel"
-    assert "n/(n-1)" in v.sentence
+    assert v.diagnosis == "scale"
+    assert "times 1.032 at every size checked" in v.sentence
+    assert "n/(n-1)" in v.sentence  # what it is at the lecture's sizes
 
 
 def test_a_negated_and_scaled_answer_names_the_factor_and_the_sign():
@@ -134,10 +143,20 @@ def test_repeated_rows_overwritten_is_accumulate(no_catalogue):
 
 # --- shapes -------------------------------------------------------------------------------------
 
-def test_a_dropped_size_one_dimension_is_keepdim():
-    v = verdict("dbnvar", lambda bnvar, dbnvar_inv: (-0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv).view(-1))
+def test_a_dropped_size_one_dimension_where_nothing_is_summed_says_no_sum_is_needed():
+    for drop in (lambda t: t.view(-1), lambda t: t.sum(0)):
+        v = verdict("dbnvar", lambda bnvar, dbnvar_inv, drop=drop: drop(-0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv))
+        assert v.diagnosis == "shape"
+        assert "no sum is needed here" in v.sentence and "keepdim" not in v.sentence
+        assert "Its values are right" in v.sentence
+
+
+def test_a_dropped_keepdim_says_the_values_are_right_and_what_the_lectures_cmp_accepted():
+    v = verdict("dbnmeani", lambda dbndiff: (-dbndiff).sum(0))
     assert v.diagnosis == "keepdim"
-    assert "keepdim=True" in v.sentence
+    assert "Its values are right" in v.sentence
+    assert "the lecture's cmp compared (64,) with (1, 64) by broadcasting" in v.sentence
+    assert "keepdim=True makes it the shape of bnmeani" in v.sentence
 
 
 def test_a_kept_dimension_that_must_go_is_keepdim_saying_so():
@@ -248,3 +267,58 @@ def test_factor_names_cover_the_batch_size_and_bessel():
     assert diagnose.numbers._factor(0.2, cfg)[0].startswith("1/n")
     assert diagnose.numbers._factor(1.25, cfg)[0].startswith("n/(n-1)")
     assert diagnose.numbers._factor(3.0, cfg)[0] == "3"
+
+
+# --- a claim holds at every probe ---------------------------------------------------------------
+
+def test_tanh_of_the_upstream_is_not_called_a_pass_through():
+    v = verdict("dhpreact", lambda h, dh: (1 - dh**2) * dh)
+    assert v.diagnosis == "wrong-values", v.sentence
+    assert "passed through" not in v.sentence
+
+
+def test_a_sum_branch_divided_by_the_width_is_not_called_a_missing_branch():
+    v = verdict("dcounts", lambda counts_sum_inv, dprobs, dcounts_sum:
+                counts_sum_inv * dprobs + dcounts_sum / dprobs.shape[1])
+    assert v.diagnosis == "wrong-values", v.sentence
+    assert "left out" not in v.sentence
+
+
+def test_plus_typed_for_times_in_a_chain_rule_line_is_named():
+    v = verdict("dhpreact", lambda h, dh: (1.0 - h**2) + dh)
+    assert v.diagnosis == "chain-rule"
+    assert "`* dh` where the line has `+ dh`" in v.sentence
+
+
+# --- what the learner reads beside the diagnosis ------------------------------------------------
+
+def test_float64_values_are_printed_with_the_digits_that_differ():
+    from backprop_ninja.compare import figures
+
+    assert figures(-0.0033950317, -0.003395) == ("-0.00339503", "-0.003395")
+    assert figures(-0.0033949963, -0.0033949959) == ("-0.0033949963", "-0.0033949959")
+
+
+def test_a_hard_coded_diagnosis_quotes_the_line_that_holds_the_number(tmp_path):
+    from backprop_ninja import loader
+
+    path = tmp_path / "mine.py"
+    path.write_text("import torch\n\n\ndef dhprebn(dbndiff, dbnmeani):\n    n = 32\n"
+                    "    return dbndiff + dbnmeani / n\n")
+    v = verdict("dhprebn", loader.load(path).dhprebn)
+    assert v.diagnosis == "hard-coded"
+    assert "your line 5 holds it: `n = 32`" in v.sentence
+
+
+def test_a_step_with_several_gradients_is_headed_by_the_first_wrong_one_in_backward_order():
+    def backward(**kw):
+        grads = list(_backward(**kw))
+        grads[1] = grads[1] * 2  # dW1
+        grads[0] = grads[0] * 2  # dC, which the backward pass reaches last
+        return tuple(grads)
+
+    v = verdict("backward", backward, TRAINING)
+    assert v.report.startswith("backward: dW1 is wrong")
+    called = next(line for line in v.report.splitlines() if line.startswith("  called:"))
+    assert "Xb" not in called and "emb " not in called and "embcat (" in called
+    assert "more dW1 does not depend on" in called

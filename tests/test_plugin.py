@@ -57,13 +57,25 @@ def test_impl_has_an_ini_twin(tree):
 def test_dash_k_selects_one_step(tree):
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dprobs", "--impl", "reference")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*1/26 steps done (1 checked in this run)*"])
+    result.stdout.fnmatch_lines(["*1/26 steps done (25 not checked yet: run pytest katas/01_atomic_graph)*"])
+
+
+def test_dash_k_counts_the_steps_done_in_an_earlier_run_whose_source_is_unchanged(tree):
+    tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "reference").assert_outcomes(passed=27)
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dh", "--impl", "reference")
+    result.stdout.fnmatch_lines(["*26/26 steps done", "every step of kata 01 is done"])
+    path = tree.path / "reference" / "01_atomic_graph" / "atomic_graph.py"
+    path.write_text(path.read_text().replace("return dhpreact.sum(0, keepdim=True)",
+                                             "return dhpreact.sum(0, keepdim=True) * 1"))
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dh", "--impl", "reference")
+    result.stdout.fnmatch_lines(["*25/26 steps done (1 not checked yet*"])
 
 
 def test_a_wrong_step_prints_the_table_and_a_diagnosis_without_a_harness_traceback(tree):
     impl = solved_except(tree, "return (1.0 - h**2) * dh", "return (1.0 - h**2) * dh * 0.5")
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
-    result.assert_outcomes(passed=25, failed=2)  # the step and the chain
+    result.assert_outcomes(passed=25, failed=1)  # the step; the chain waits for it
+    assert result.parseoutcomes()["waits"] == 1
     result.stdout.fnmatch_lines(["dhpreact: wrong values",
                                  "*check*| exact | approximate | maxdiff*| worst index",
                                  "diagnosis: scale — dhpreact*1/2*",
@@ -72,17 +84,62 @@ def test_a_wrong_step_prints_the_table_and_a_diagnosis_without_a_harness_traceba
     assert "backprop_ninja/" not in out and "Traceback" not in out
 
 
-def test_the_chain_names_the_first_step_that_differs(tree):
+def test_the_chain_waits_for_its_first_wrong_step_in_one_line(tree):
     impl = solved_except(tree, "return (1.0 - h**2) * dh", "return (1.0 - h**2) * dh * 0.5")
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "chain")
-    result.stdout.fnmatch_lines(["chain: wrong values", "*dhpreact is the first to differ*"])
+    result.stdout.fnmatch_lines(["chain waits for dhpreact: fix it first (pytest katas/01_atomic_graph -k dhpreact)"])
+    assert "FAILURES" not in result.stdout.str()
 
 
-def test_a_syntax_error_is_one_sentence_per_step(tree):
+def test_the_chains_id_is_that_of_its_first_wrong_step():
+    from backprop_ninja.checker import check_chain
+    from backprop_ninja.katas import kata
+
+    module = _reference_module()
+    module.dhpreact = lambda h, dh: (1.0 - h**2) * dh * 0.5
+    v = check_chain(kata("01"), module)
+    assert (v.status, v.diagnosis) == ("wrong", "scale")
+    assert v.report == "chain: waits for dhpreact: fix it first (pytest katas/01_atomic_graph -k dhpreact)"
+
+
+def _reference_module():
+    from backprop_ninja import loader
+
+    return loader.load(ROOT / "reference" / "01_atomic_graph" / "atomic_graph.py")
+
+
+def test_later_wrong_steps_show_their_diagnosis_line_and_the_first_its_whole_report(tree):
+    impl = solved_except(tree, "return (1.0 - h**2) * dh", "return (1.0 - h**2) * dh * 0.5")
+    path = tree.path / impl / "01_atomic_graph" / "atomic_graph.py"
+    path.write_text(path.read_text().replace("return dhpreact.sum(0, keepdim=True)",
+                                             "return -dhpreact.sum(0, keepdim=True)"))
+    out = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl).stdout.str()
+    assert "dhpreact: wrong values" in out
+    assert "dbnbias: wrong values" not in out
+    assert "diagnosis: sign — dbnbias" in out and "(the whole report: pytest katas/01_atomic_graph -k dbnbias)" in out
+    for more in (("-v",), ("-k", "dbnbias")):
+        out = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, *more).stdout.str()
+        assert "dbnbias: wrong values" in out
+
+
+def test_todo_steps_after_the_first_collapse_into_one_line_unless_verbose(tree):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph")
+    result.stdout.fnmatch_lines(["todo  dlogprobs *", "todo  … and 26 more (pytest -v lists them)"])
+    assert "todo  dprobs" not in result.stdout.str()
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-v")
+    result.stdout.fnmatch_lines(["todo  dlogprobs *", "todo  dprobs *"])
+
+
+def test_a_syntax_error_is_reported_once_per_kata_with_its_line_and_pointer(tree):
     impl = solved_except(tree, "def dbnbias(dhpreact):", "def dbnbias(dhpreact)")
-    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "dprobs")
-    result.stdout.fnmatch_lines(["*import-error — atomic_graph.py line *: SyntaxError*"])
-    assert "Traceback" not in result.stdout.str()
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
+    out = result.stdout.str()
+    assert out.count("import-error") == 1 and "Traceback" not in out
+    result.stdout.fnmatch_lines(["*import-error — atomic_graph.py line *: SyntaxError*",
+                                 "  mine/01_atomic_graph/atomic_graph.py:*", "    def dbnbias(dhpreact)",
+                                 "                         ^",
+                                 "kata 01 (the atomic compute graph): atomic_graph.py line *: SyntaxError*"])
+    assert result.parseoutcomes() == {"failed": 1, "blocked": 26}
 
 
 def test_a_missing_function_is_named_with_its_signature(tree):
@@ -95,7 +152,7 @@ def test_guards_each_produce_their_id_and_the_run_goes_on(tree):
     impl = solved_except(tree, "    return (1.0 / probs) * dlogprobs",
                          "    probs.requires_grad_(True)\n    probs.log().sum().backward()\n    return probs.grad")
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
-    result.assert_outcomes(passed=25, failed=2)
+    result.assert_outcomes(passed=25, failed=1)  # the chain waits for the step
     result.stdout.fnmatch_lines(["*diagnosis: autograd — Tensor.backward() is switched off*"])
 
 

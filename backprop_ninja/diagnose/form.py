@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..compare import describe
+from ..compare import close, describe
 from ..katas import Step
 from ..lecture import Config
 from ..probes import Probe
@@ -18,8 +18,8 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
         return ("graph-attached", f"d{target} is attached to an autograd graph (requires_grad=True): build it "
                 "from the inputs with plain tensor operations, without requires_grad_ or requires_grad=True", body)
     if got.shape != want.shape:
-        named = _catalogued_form(step, target, got, probe)
-        return (*(named or _shape(target, got, want, probe)), body)
+        ident, sentence = _catalogued_form(step, target, got, probe) or _shape(target, got, want, probe)
+        return ident, sentence + _values_note(target, got, want, probe, ident), body
     if got.dtype != want.dtype:
         return ("dtype", f"d{target} must be {describe(want).split()[-1]} like {target}, not "
                 f"{str(got.dtype).replace('torch.', '')}: build it from the inputs (e.g. torch.zeros_like({target}) "
@@ -47,6 +47,11 @@ def _shape(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> 
         return "transposed", (f"d{target} has {target}'s shape transposed, {g} instead of {w}: "
                               "in a matmul's backward, choose the order and the .T that make the shapes fit")
     if got.numel() == want.numel() and [s for s in g if s != 1] == [s for s in w if s != 1]:
+        inputs = [tuple(t.shape) for t in probe.kwargs.values() if torch.is_tensor(t) and t.is_floating_point()]
+        if len(g) < len(w) and inputs and all(s == w for s in inputs):
+            return "shape", (f"d{target} is {g} but {target} is {w}: no sum is needed here — every input is "
+                             f"already {w}, so nothing was broadcast; a sum over a dimension of size 1 only "
+                             f"drops it: leave out the .sum (or the reshape) and keep {w}")
         if len(g) > len(w):
             how = "here the size-1 dimension must go: sum without keepdim=True (or .squeeze it)"
         else:
@@ -80,6 +85,22 @@ def _shape(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> 
                          f"a view or reshape only rearranges, so undo it with .view({target}.shape)")
     return "shape", (f"d{target} must have {target}'s shape {w}, got {g}: a gradient always has the shape "
                      "of the tensor it is for; check the shape of each operand on that line")
+
+
+def _values_note(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe, ident: str) -> str:
+    """Whether the values are right, only the shape not: a reshape of it matches autograd."""
+    if got.numel() != want.numel() or got.dtype != want.dtype or not close(got.reshape(want.shape), want,
+                                                                            probe.scales[0]):
+        return ""
+    note = (f". Its values are right at the {probe.label} ({probe.cfg.label}): .reshape({target}.shape) of it "
+            "matches autograd, only the shape is off")
+    if _broadcasts(tuple(got.shape), tuple(want.shape)):
+        note += (f" (the lecture's cmp compared {tuple(got.shape)} with {tuple(want.shape)} by broadcasting and "
+                 "passed; here shapes are strict")
+        if ident == "keepdim" and len(got.shape) < len(want.shape):
+            note += f", and keepdim=True makes it the shape of {target}"
+        note += ")"
+    return note
 
 
 def _broadcasts(small: tuple, big: tuple) -> bool:

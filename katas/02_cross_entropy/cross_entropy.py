@@ -20,6 +20,8 @@ def dlogits(logits, Yb):
 
     F.cross_entropy is the mean over the batch of -log softmax(logits[i])[Yb[i]].
     Return d loss / d logits, with the shape and dtype of logits.
+
+    Also fed by name, if you add them as parameters: any forward value of the graph, the batch Xb/Yb, or n.
     """
     # TODO 02.01: return d loss / d logits in one expression, shape (32, 27) like logits.
     raise NotImplementedError("02.01 dlogits: not written yet")

@@ -24,6 +24,8 @@ def dhprebn(dhpreact, bngain, bnvar_inv, bnraw):
         hpreact = bngain * bnraw + bnbias
 
     dhpreact (32, 64), bngain (1, 64), bnvar_inv (1, 64), bnraw (32, 64) -> (32, 64).
+
+    Also fed by name, if you add them as parameters: any forward value of the graph, the batch Xb/Yb, or n.
     """
     # TODO 03.01: return d loss / d hprebn in one expression, shape (32, 64) like hprebn.
     raise NotImplementedError("03.01 dhprebn: not written yet")

@@ -9,7 +9,7 @@ dhprebn and kata 01's matmul, tanh and embedding steps.
     backprop-ninja hint backward                 a hint (--level 2, --level 3 for more)
     backprop-ninja train                         then train the network with it
 
-n, the batch size, comes from a shape.
+n, the batch size, comes from a shape, or from a parameter n if you declare one.
 """
 
 import torch  # noqa: F401
@@ -36,6 +36,8 @@ def backward(Xb, Yb, C, W1, b1, W2, b2, bngain, bnbias, emb, embcat, hprebn, bnv
 
     Returns (dC, dW1, db1, dW2, db2, dbngain, dbnbias), each the shape of its
     parameter: d loss / d parameter.
+
+    Also fed by name, if you add them as parameters: any forward value of the graph, the batch Xb/Yb, or n.
     """
     # TODO: dlogits, then back through the second layer, tanh, batchnorm, the first layer and C
     raise NotImplementedError("kata 04: backward — write the gradients of the whole training step")

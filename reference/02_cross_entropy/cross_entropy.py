@@ -15,6 +15,9 @@ def dlogits(logits, Yb):
     """loss = F.cross_entropy(logits, Yb). logits (32, 27), Yb (32,) -> (32, 27)."""
     n = logits.shape[0]
     # softmax(logits) - one_hot(Yb), over n (the loss is a mean over the batch).
+    # A step of gradient descent moves against it: the correct class (entry p - 1 < 0) is
+    # pulled up, every other class pushed down by its probability, as in the lecture;
+    # each row sums to zero, so the pulls and pushes balance.
     # F.softmax subtracts each row's max before exp, so huge logits stay finite;
     # the one-hot is cast to the logits' dtype so float64 stays float64.
     return (F.softmax(logits, 1) - F.one_hot(Yb, logits.shape[1]).to(logits.dtype)) / n
