@@ -205,18 +205,27 @@ class Changes:
     def _watch(self, watchfiles, paths) -> None:
         """Watch until close(); when a watched folder goes away (or is replaced by a new one of the
         same name), wait for it and watch it again, reporting its .py files as added."""
+        roots = {str(p) for p in paths}
+        python = watchfiles.PythonFilter()
+
+        def wanted(change, path: str) -> bool:  # the .py files, and the watched folders themselves
+            return path in roots or python(change, path)
+
         try:
             while not self._stop.is_set():
                 armed = _identity(paths)
                 if armed is None:  # a folder is missing: wait for it to come back
                     self._stop.wait(self._poll)
                     continue
-                for changed in watchfiles.watch(*paths, watch_filter=watchfiles.PythonFilter(),
-                                                stop_event=self._stop, raise_interrupt=False,
-                                                rust_timeout=int(self._poll * 1000), yield_on_timeout=True):
-                    if changed:
-                        self._queue.put(changed)
-                    if _identity(paths) != armed:  # deleted, or replaced: this watch hears nothing more
+                for changed in watchfiles.watch(*paths, watch_filter=wanted, stop_event=self._stop,
+                                                raise_interrupt=False, rust_timeout=int(self._poll * 1000),
+                                                yield_on_timeout=True):
+                    files = {(change, path) for change, path in changed if path not in roots}
+                    if files:
+                        self._queue.put(files)
+                    # a watched folder deleted (its inode may be reused at once by a new one of the same
+                    # name, so the event is the sure sign) or gone: this watch hears nothing more
+                    if len(files) < len(changed) or _identity(paths) != armed:
                         self._rearm(watchfiles, paths)
                         break
         except Exception as e:  # a folder that cannot be watched: the main thread reports it
