@@ -43,7 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command (bare `backprop-ninja` is `status`)."""
     try:
         args = parser().parse_args(_with_command(sys.argv[1:] if argv is None else list(argv)))
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+        return code
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
         return 130
