@@ -47,7 +47,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "train", help="exercise 4: train the network with your backward()",
         description="Train the lecture's network with your kata 04 backward(): the loss every 10,000 steps, "
                     "then the train and val losses and 20 sampled names.",
-        epilog="Exit code: 0 trained, 1 could not train (the message says why).")
+        epilog="Exit code: 0 trained; 1 could not train, training stopped (your backward raised, hung or "
+               "returned NaN), or the plot could not be written after training: one sentence says which.")
     p.add_argument("--impl", metavar="PATH", default=None,
                    help="take 04_training/training.py from PATH, a tree shaped like katas/; "
                         "'reference' = the worked solutions (also $BACKPROP_NINJA_IMPL; default katas/)")
