@@ -159,30 +159,25 @@ def one_sentence(err: str, *parts: str) -> None:
         assert part in err, err
 
 
-def test_a_read_only_kata_folder_is_one_sentence_and_the_file_is_kept(clone, capsys, monkeypatch):
+def read_only(self, data):
+    raise PermissionError(13, "Permission denied", str(self))
+
+
+def locked(src, dst):
+    raise PermissionError(1, "Operation not permitted", str(dst))
+
+
+@pytest.mark.parametrize("patch, why", [(("Path", "write_bytes", read_only), "Permission denied"),  # read-only folder
+                                        (("os", "replace", locked), "Operation not permitted")])  # a locked file
+def test_a_file_that_cannot_be_replaced_is_kept_with_one_sentence_and_no_temporary_file(clone, capsys, monkeypatch,
+                                                                                        patch, why):
     (clone / KATA01).write_bytes(SOLVED)
-
-    def read_only(self, data):
-        raise PermissionError(13, "Permission denied", str(self))
-
-    monkeypatch.setattr(reset.Path, "write_bytes", read_only)
+    module, name, fails = patch
+    monkeypatch.setattr(getattr(reset, module), name, fails)
     code, out, err = reset_01(capsys, "--yes")
     assert code == 1 and out == ""
-    one_sentence(err, f"could not write {KATA01} (Permission denied)", "Your file is unchanged",
-                 "a copy is also in .backprop-ninja/backups/01_atomic_graph/")
-    assert (clone / KATA01).read_bytes() == SOLVED and tmp_files(clone) == []
-
-
-def test_a_locked_file_leaves_no_temporary_file(clone, capsys, monkeypatch):
-    (clone / KATA01).write_bytes(SOLVED)
-
-    def locked(src, dst):
-        raise PermissionError(1, "Operation not permitted", str(dst))
-
-    monkeypatch.setattr(reset.os, "replace", locked)
-    code, _, err = reset_01(capsys, "--yes")
-    assert code == 1
-    one_sentence(err, "(Operation not permitted)", "open in another program")
+    one_sentence(err, f"could not write {KATA01} ({why})", "read-only, or the file open in another program",
+                 "Your file is unchanged", "a copy is also in .backprop-ninja/backups/01_atomic_graph/")
     assert (clone / KATA01).read_bytes() == SOLVED and tmp_files(clone) == []
 
 
