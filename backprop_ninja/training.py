@@ -133,12 +133,14 @@ def gradient_problem(grads, params: dict) -> str:
             return f"returned {shape} for d{name}, which must have shape {tuple(want.shape)}"
         if grad.device != want.device:
             return f"returned d{name} on {grad.device}, but {name} is on {want.device}"
+    if bool(torch.stack([grad.sum() for grad in grads]).isfinite().all()):  # (7,): NaN and inf carry into a sum
+        return ""  # the fast path, every step: a quarter of the time of a check per tensor
     for name, grad in zip(lecture.PARAMETERS, grads):
         finite = torch.isfinite(grad)  # (shape of the parameter)
         if not bool(finite.all()):
             bad = grad[~finite][0].item()
             return f"returned a d{name} holding {bad} ({int((~finite).sum())} of {grad.numel()} elements not finite)"
-    return ""
+    return ""  # every element finite: only a sum overflowed
 
 
 def autograd_gradients(params: dict, Xb: torch.Tensor, Yb: torch.Tensor) -> tuple:
