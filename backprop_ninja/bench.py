@@ -44,6 +44,7 @@ names no folder.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -65,7 +66,8 @@ def register(subparsers) -> None:
                    help="time the kata modules under PATH, a tree shaped like katas/ (e.g. reference); "
                         "also $BACKPROP_NINJA_IMPL; default katas/")
     p.add_argument("--threads", metavar="N", type=int, default=1,
-                   help="torch CPU threads while timing (default 1)")
+                   help="torch CPU threads while timing (default 1: at the lecture's sizes more threads gain "
+                        "nothing on an idle machine, and on a busy one they wait for each other, many times slower)")
     p.add_argument("--min-time", metavar="SECONDS", type=float, default=DEFAULT_MIN_TIME,
                    help=f"timing per measurement, {ROUNDS} measurements per side (default {DEFAULT_MIN_TIME:g})")
     p.add_argument("--compile", action="store_true",
@@ -396,6 +398,11 @@ def run(args) -> int:
 
     from . import katas, loader
 
+    if args.threads < 1 or not args.min_time > 0:  # `not >`: NaN is refused too
+        option = f"--threads {args.threads}" if args.threads < 1 else f"--min-time {args.min_time}"
+        print(f"backprop-ninja bench: {option} is out of range: --threads takes 1 or more, "
+              "--min-time a number of seconds above 0.", file=sys.stderr)
+        return 2
     try:
         impl = loader.impl_root(args.impl)
     except loader.ImplError as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: subcommand -> its module, which has register(subparsers); the parser's func(args) returns the exit code
@@ -44,10 +45,25 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command (bare `backprop-ninja` is `status`)."""
     try:
         args = parser().parse_args(_with_command(sys.argv[1:] if argv is None else list(argv)))
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+        return code
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `backprop-ninja status | head`: the reader has all it wanted
+        _quiet_stdout()
+        return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush of what is still buffered for the
+    closed pipe raises nothing (Python's documented way: docs.python.org, signal, SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (under a test's capture): nothing to flush
+        pass
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import os
 import random
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -59,29 +60,56 @@ def locate(path: str | os.PathLike | None = None, *, progress: bool = True) -> P
     list of names); the cached or downloaded file must match SHA256.
     """
     if path is not None:
-        return _existing(Path(path), "--data points to {}, which does not exist: check the path.")
+        return _existing(Path(path), "--data", "check the path")
     if os.environ.get("BACKPROP_NINJA_DATA"):
-        return _existing(Path(os.environ["BACKPROP_NINJA_DATA"]),
-                         "BACKPROP_NINJA_DATA points to {}, which does not exist: "
-                         "fix the variable or unset it.")
+        return _existing(Path(os.environ["BACKPROP_NINJA_DATA"]), "BACKPROP_NINJA_DATA",
+                         "fix the variable or unset it")
     cached = cache_dir() / FILENAME
+    if cached.is_dir():
+        raise DataError(f"the cache holds a folder named {FILENAME} ({cached}), where the downloaded file belongs: "
+                        "remove it so that the file is downloaded again, or pass --data /path/to/names.txt.")
     if cached.exists():
-        if sha256(cached) != SHA256:
+        try:
+            digest = sha256(cached)
+        except OSError as e:
+            raise DataError(f"the cached {FILENAME} at {cached} cannot be read ({e.strerror or e}): "
+                            "delete it so that it is downloaded again, or pass --data /path/to/names.txt.") from None
+        if digest != SHA256:
             # never use it (a wrong file would train silently on wrong data), never delete
             # it ourselves (it may be someone's file): say what to do
             raise DataError(f"the cached {FILENAME} at {cached} is corrupt (its sha256 does not match): "
                             "delete it so that it is downloaded again, or pass --data /path/to/names.txt.")
         return cached
     url = os.environ.get("BACKPROP_NINJA_DATA_URL") or URL
+    if not _fetchable(url):
+        raise DataError(f"BACKPROP_NINJA_DATA_URL is {url!r}, which is not an address to download from "
+                        f"(http://…, https://… or file://…): fix it, or unset it to download from {URL}.")
     download(url, cached, progress=progress)
     return cached
 
 
-def _existing(path: Path, message: str) -> Path:
+def _existing(path: Path, where: str, fix: str) -> Path:
+    """`path` when it is a file; else DataError saying what it is instead (`where` names the option)."""
     path = path.expanduser()
+    if path.is_dir():
+        hint = f" (e.g. {path / FILENAME})" if (path / FILENAME).is_file() else ""
+        raise DataError(f"{where} points to {path}, which is a folder, not a file: "
+                        f"point it at the names file itself{hint}.")
     if not path.is_file():
-        raise DataError(message.format(path))
+        raise DataError(f"{where} points to {path}, which does not exist: {fix}.")
     return path
+
+
+def _fetchable(url: str) -> bool:
+    """True for an http(s) address with a host, or a file:// address: what urlopen can fetch here."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    if parts.scheme == "file":
+        return bool(parts.path)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def sha256(path: Path) -> str:
@@ -139,6 +167,8 @@ def _fetch(url: str, out, progress: bool) -> str:
         raise _unavailable(url, _reason(e.reason)) from e
     except (OSError, http.client.HTTPException) as e:  # reset or timeout while reading, bad response
         raise _unavailable(url, _reason(e)) from e
+    except ValueError as e:  # an address urllib cannot parse after all
+        raise _unavailable(url, str(e) or "not a valid address") from e
     if expected is not None and received != expected:
         # http.client does not raise on a body cut short when read in chunks
         raise _unavailable(url, f"the transfer was cut short: {received} of {expected} bytes")
@@ -159,11 +189,24 @@ def _unavailable(url: str, reason: str) -> DataError:
 # --------------------------------------------------------------------------- the lecture's dataset
 
 def read_words(path: str | os.PathLike) -> list[str]:
-    """The names in the file, one per line, in file order (blank lines skipped)."""
+    """The names in the file, one per line, in file order (blank lines skipped).
+
+    The file must be UTF-8; a UTF-8 byte-order mark at its start (which some Windows
+    editors write) is dropped, so it never becomes part of the first name.
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path} is not a text file: it should be names.txt, one name per line.") from None
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"{path} cannot be read ({e.strerror or e}): check the path and its permissions.") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path} is UTF-16 text, and names.txt must be UTF-8: save it again as UTF-8, "
+                        "one name per line.")
+    try:
+        text = raw.decode("utf-8-sig")  # utf-8, without a leading byte-order mark
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise DataError(f"{path} is not UTF-8 text: byte 0x{raw[e.start]:02x} on line {line} is not UTF-8 "
+                        "(a Latin-1 or Windows-1252 file?); save it again as UTF-8, one name per line.") from None
     words = [w.strip() for w in text.splitlines()]
     words = [w for w in words if w]
     if not words:
@@ -223,15 +266,31 @@ class Splits:
         return len(self.itos)
 
 
-def make_splits(words: list[str], block_size: int = 3, seed: int = 42) -> Splits:
+def split_points(count: int) -> tuple[int, int]:
+    """Where the lecture's 80/10/10 split cuts a list of `count` names: (n1, n2)."""
+    return int(0.8 * count), int(0.9 * count)
+
+
+#: the fewest names for which every split of the 80/10/10 cut holds at least one
+MIN_NAMES = next(count for count in range(1, 100)
+                 if 0 < split_points(count)[0] < split_points(count)[1] < count)
+
+
+def make_splits(words: list[str], block_size: int = 3, seed: int = 42, source=None) -> Splits:
     """Shuffle as the lecture does (random.seed(42); random.shuffle) and split 80/10/10.
 
     The vocabulary comes from all the words; `words` itself is not modified.
+    Raises DataError when a split would be empty (fewer than MIN_NAMES names);
+    `source`, the file the words came from, names it.
     """
+    if len(words) < MIN_NAMES:
+        where = f"{source} holds" if source is not None else "there are"
+        raise DataError(f"{where} only {len(words)} name{'s' * (len(words) != 1)}, too few for the lecture's "
+                        f"80/10/10 split into train, val and test: give it at least {MIN_NAMES} names.")
     stoi, itos = vocabulary(words)
     words = list(words)
     random.Random(seed).shuffle(words)  # the same order as random.seed(seed); random.shuffle(words)
-    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+    n1, n2 = split_points(len(words))
     Xtr, Ytr = build_dataset(words[:n1], block_size, stoi)  # 80%
     Xdev, Ydev = build_dataset(words[n1:n2], block_size, stoi)  # 10%
     Xte, Yte = build_dataset(words[n2:], block_size, stoi)  # 10%

@@ -3,13 +3,17 @@
 `manual_gradients(backward)` wraps the learner's kata-04 `backward`;
 `autograd_gradients` is its twin with `loss.backward()`, for the tests and
 the bench. Both plug into the same `train_step` / `train_loop`, so the two
-loops differ only in where the gradients come from. After training,
+loops differ only in where the gradients come from. `guarded_gradients` is
+what `backprop-ninja train` runs: the learner's backward through
+guard.call_step, every result checked, so that an exception, a hang or a
+NaN stops the run with the iteration and one sentence. After training,
 `calibrate` fixes BatchNorm's statistics, `split_loss` evaluates a split
 and `sample` draws names, all as in the lecture.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import torch
@@ -25,11 +29,13 @@ BACKWARD_ARGS = ("Xb", "Yb", "C", "W1", "b1", "W2", "b2", "bngain", "bnbias",
 SEED = 2147483647  # the lecture's generator seed, for the parameters and the batches
 SAMPLE_SEED = 2147483647 + 10  # the lecture's seed for sampling names
 STEPS = 200_000
+LR_DROP = 100_000  # the notebook's `lr = 0.1 if i < 100000 else 0.01`
 BATCH_SIZE = 32
 N_EMBD = 10
 N_HIDDEN = 200
 BLOCK_SIZE = 3
 LOG_EVERY = 10_000
+BACKWARD_SECONDS = 10.0  # a call of the learner's backward that takes longer is stopped (one takes ~1 ms)
 
 #: (params, Xb, Yb) -> (loss, grads in lecture.PARAMETERS order)
 Gradients = Callable[[dict, torch.Tensor, torch.Tensor], tuple]
@@ -37,6 +43,21 @@ Gradients = Callable[[dict, torch.Tensor, torch.Tensor], tuple]
 
 class BackwardError(Exception):
     """The learner's backward cannot train the network; the message is one sentence saying what to do."""
+
+
+class BackwardFailed(BackwardError):
+    """The learner's backward failed during training; train_loop adds the iteration it failed at."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what  # e.g. "raised ValueError: boom (training.py:12: ...)"
+        self.iteration: int | None = None
+        self.steps: int | None = None
+
+    def __str__(self) -> str:
+        at = f" at iteration {self.iteration:,} of {self.steps:,}" if self.iteration is not None else ""
+        return (f"training stopped{at}: kata 04's backward {self.what}; "
+                "pytest katas/04_training shows which gradient is wrong.")
 
 
 # --------------------------------------------------------------------------- one step
@@ -64,6 +85,64 @@ def manual_gradients(backward: Callable) -> Gradients:
     return gradients
 
 
+def guarded_gradients(backward: Callable, seconds: float) -> Gradients:
+    """The learner's way, guarded: backward runs through guard.call_step (autograd out of reach,
+    at most `seconds` per call), and what it returns must be the seven gradients, of the
+    parameters' shapes, finite. Anything else raises BackwardFailed."""
+    from . import guard
+
+    def gradients(params, Xb, Yb):
+        with torch.no_grad():
+            values = forward(params, Xb, Yb)
+        call = guard.call_step(backward, {name: values[name] for name in BACKWARD_ARGS}, seconds)
+        if call.error is not None:
+            raise BackwardFailed(_raised(call.error, seconds))
+        problem = gradient_problem(call.result, params)
+        if problem:
+            raise BackwardFailed(problem)
+        return values["loss"], call.result
+    return gradients
+
+
+def _raised(error, seconds: float) -> str:
+    """'raised ValueError: boom (katas/04_training/training.py:12: x = ...)' for a guard.Raised."""
+    from .paths import shown
+
+    if error.type == "StepTimeout":
+        return f"ran longer than {seconds:g} s and was stopped (an endless loop?)"
+    text = f"raised {error.type}"
+    if error.message:
+        text += f": {error.message.splitlines()[0]}"
+    where = re.match(r"(.+?):(\d+): ?(.*)$", error.where)
+    if where:
+        text += f" ({shown(f'{where[1]}:{where[2]}')}: {where[3]})"
+    return text
+
+
+def gradient_problem(grads, params: dict) -> str:
+    """What is wrong with backward's result as gradients of `params`, or "" when it can update them:
+    a tuple of len(lecture.PARAMETERS) tensors, each of its parameter's shape, device, and finite."""
+    if not isinstance(grads, (tuple, list)) or len(grads) != len(lecture.PARAMETERS):
+        got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else type(grads).__name__
+        return (f"returned {got}, not the {len(lecture.PARAMETERS)} gradients "
+                f"({', '.join('d' + name for name in lecture.PARAMETERS)})")
+    for name, grad in zip(lecture.PARAMETERS, grads):
+        want = params[name]
+        if not torch.is_tensor(grad) or grad.shape != want.shape:
+            shape = tuple(grad.shape) if torch.is_tensor(grad) else type(grad).__name__
+            return f"returned {shape} for d{name}, which must have shape {tuple(want.shape)}"
+        if grad.device != want.device:
+            return f"returned d{name} on {grad.device}, but {name} is on {want.device}"
+    if bool(torch.stack([grad.sum() for grad in grads]).isfinite().all()):  # (7,): NaN and inf carry into a sum
+        return ""  # the fast path, every step: a quarter of the time of a check per tensor
+    for name, grad in zip(lecture.PARAMETERS, grads):
+        finite = torch.isfinite(grad)  # (shape of the parameter)
+        if not bool(finite.all()):
+            bad = grad[~finite][0].item()
+            return f"returned a d{name} holding {bad} ({int((~finite).sum())} of {grad.numel()} elements not finite)"
+    return ""  # every element finite: only a sum overflowed
+
+
 def autograd_gradients(params: dict, Xb: torch.Tensor, Yb: torch.Tensor) -> tuple:
     """The twin: the same forward pass, gradients from loss.backward()."""
     for p in params.values():
@@ -89,8 +168,10 @@ def train_step(gradients: Gradients, params: dict, Xb: torch.Tensor, Yb: torch.T
 
 
 def learning_rate(i: int, steps: int) -> float:
-    """The lecture's step decay: 0.1, then 0.01 for the second half (from step 100,000 of 200,000)."""
-    return 0.1 if i < steps // 2 else 0.01
+    """The lecture's step decay: 0.1, then 0.01 from step 100,000, as the notebook's code does,
+    whenever the run is that long; a run of at most 100,000 steps drops it at half its steps."""
+    drop = LR_DROP if steps > LR_DROP else steps // 2
+    return 0.1 if i < drop else 0.01
 
 
 # --------------------------------------------------------------------------- the loop
@@ -109,7 +190,11 @@ def train_loop(gradients: Gradients, params: dict, Xtr: torch.Tensor, Ytr: torch
         ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)  # (batch_size,)
         ix = ix.to(Xtr.device)
         Xb, Yb = Xtr[ix], Ytr[ix]  # (batch_size, block_size), (batch_size,)
-        loss = train_step(gradients, params, Xb, Yb, learning_rate(i, steps))
+        try:
+            loss = train_step(gradients, params, Xb, Yb, learning_rate(i, steps))
+        except BackwardFailed as failed:
+            failed.iteration, failed.steps = i, steps
+            raise
         losses[i] = loss.detach()
         if i % LOG_EVERY == 0:
             tqdm.write(f"{i:7d}/{steps:7d}: {loss.item():.4f}")  # above the bar, not through it
@@ -185,31 +270,27 @@ def sample(params: dict, bn: tuple, itos: dict, block_size: int = BLOCK_SIZE, co
 
 # --------------------------------------------------------------------------- before training
 
-def check_backward(backward: Callable, *, n_hidden: int = N_HIDDEN, seed: int = SEED, device="cpu") -> str | None:
+def check_backward(backward: Callable, *, n_hidden: int = N_HIDDEN, seed: int = SEED, device="cpu",
+                   seconds: float = BACKWARD_SECONDS) -> str | None:
     """Try the learner's backward once before training, on a lecture batch (no data needed).
 
-    Raises BackwardError when it cannot train at all (not written yet, wrong
-    number or shapes of gradients); returns a warning when it runs but
-    disagrees with autograd (the loss may not fall), else None.
+    Raises BackwardError when it cannot train at all (not written yet, raises,
+    wrong number or shapes of gradients, not finite); returns a warning when
+    it runs but disagrees with autograd (the loss may not fall), else None.
     """
     cfg = lecture.Config(label="training", n=BATCH_SIZE, n_embd=N_EMBD, block_size=BLOCK_SIZE,
                          n_hidden=n_hidden, seed=seed, device=str(device))
     params, batch = lecture.init_parameters(cfg), lecture.make_batch(cfg)
     Xb, Yb = batch["Xb"], batch["Yb"]  # (n, block_size), (n,); a row of Xb repeats
     try:
-        _, grads = manual_gradients(backward)({k: v.clone() for k, v in params.items()}, Xb, Yb)
-    except NotImplementedError:
-        raise BackwardError("kata 04's backward is not written yet: finish it (pytest katas/04_training), "
-                            "or train with the worked solution: backprop-ninja train --impl reference.") from None
-    if not isinstance(grads, (tuple, list)) or len(grads) != len(lecture.PARAMETERS):
-        raise BackwardError(f"backward must return the {len(lecture.PARAMETERS)} gradients "
-                            "(dC, dW1, db1, dW2, db2, dbngain, dbnbias): pytest katas/04_training shows what is wrong.")
+        _, grads = guarded_gradients(backward, seconds)({k: v.clone() for k, v in params.items()}, Xb, Yb)
+    except BackwardFailed as failed:
+        if failed.what.startswith("raised NotImplementedError"):
+            raise BackwardError("kata 04's backward is not written yet: finish it (pytest katas/04_training), "
+                                "or train with the worked solution: backprop-ninja train --impl reference.") from None
+        raise BackwardError(f"kata 04's backward {failed.what}, so it cannot train the network: "
+                            "pytest katas/04_training shows what is wrong.") from None
     _, expected = autograd_gradients({k: v.clone() for k, v in params.items()}, Xb, Yb)
-    for name, got, want in zip(lecture.PARAMETERS, grads, expected):
-        if not torch.is_tensor(got) or got.shape != want.shape:
-            shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
-            raise BackwardError(f"backward returned {shape} for d{name}, which must have shape "
-                                f"{tuple(want.shape)}: pytest katas/04_training shows what is wrong.")
     for name, got, want in zip(lecture.PARAMETERS, grads, expected):
         if not torch.allclose(got.to(want.dtype), want, rtol=1e-3, atol=1e-5):
             return (f"warning: your d{name} differs from autograd's by up to "

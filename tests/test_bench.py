@@ -123,3 +123,18 @@ def test_importing_the_command_does_not_import_torch():
     code = "import sys, backprop_ninja.bench; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("option", [["--threads", "0"], ["--threads", "-3"], ["--min-time", "0"],
+                                    ["--min-time", "nan"]])
+def test_an_option_out_of_range_is_one_sentence_and_exit_2(capsys, option):
+    assert cli.main(["bench", "--impl", "reference", *option]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and err.count("\n") == 1
+    assert err.startswith(f"backprop-ninja bench: {option[0]} ") and "is out of range" in err
+
+
+def test_help_says_why_one_thread(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    assert "on a busy one they wait for each other" in " ".join(capsys.readouterr().out.split())

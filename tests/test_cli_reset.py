@@ -144,3 +144,66 @@ def test_a_stub_needs_no_reset(clone, capsys):
 def test_an_unknown_kata_is_refused(clone, capsys):
     code = cli.main(["reset", "9", "--yes"])
     assert code != 0 and "no kata" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- OS errors: one sentence, no temporary file
+# root ignores file modes, so a read-only folder and a locked file are made by making the write or the rename fail
+
+def tmp_files(repo):
+    return sorted(p.name for p in (repo / "katas" / "01_atomic_graph").iterdir() if "reset-tmp" in p.name)
+
+
+def one_sentence(err: str, *parts: str) -> None:
+    assert "Traceback" not in err and err.count("\n") == 1 and err.startswith("backprop-ninja reset: "), err
+    for part in parts:
+        assert part in err, err
+
+
+def read_only(self, data):
+    raise PermissionError(13, "Permission denied", str(self))
+
+
+def locked(src, dst):
+    raise PermissionError(1, "Operation not permitted", str(dst))
+
+
+@pytest.mark.parametrize("patch, why", [(("Path", "write_bytes", read_only), "Permission denied"),  # read-only folder
+                                        (("os", "replace", locked), "Operation not permitted")])  # a locked file
+def test_a_file_that_cannot_be_replaced_is_kept_with_one_sentence_and_no_temporary_file(clone, capsys, monkeypatch,
+                                                                                        patch, why):
+    (clone / KATA01).write_bytes(SOLVED)
+    module, name, fails = patch
+    monkeypatch.setattr(getattr(reset, module), name, fails)
+    code, out, err = reset_01(capsys, "--yes")
+    assert code == 1 and out == ""
+    one_sentence(err, f"could not write {KATA01} ({why})", "read-only, or the file open in another program",
+                 "Your file is unchanged", "a copy is also in .backprop-ninja/backups/01_atomic_graph/")
+    assert (clone / KATA01).read_bytes() == SOLVED and tmp_files(clone) == []
+
+
+def test_a_file_that_has_become_a_folder_is_one_sentence(clone, capsys):
+    (clone / KATA01).unlink()
+    (clone / KATA01).mkdir()
+    code, _, err = reset_01(capsys, "--yes")
+    assert code == 1
+    one_sentence(err, f"{KATA01} is a folder, where the kata file belongs", "Nothing was changed")
+    assert (clone / KATA01).is_dir() and backups(clone) == []
+
+
+def test_a_backup_folder_that_cannot_be_made_is_one_sentence(clone, capsys):
+    (clone / KATA01).write_bytes(SOLVED)
+    (clone / ".backprop-ninja").write_text("a file where the backups' folder belongs")
+    code, _, err = reset_01(capsys, "--yes")
+    assert code == 1
+    one_sentence(err, "could not write the backup in .backprop-ninja/backups", "Nothing was changed")
+    assert (clone / KATA01).read_bytes() == SOLVED
+
+
+def test_an_unreadable_file_is_one_sentence(clone, capsys, monkeypatch):
+    def unreadable(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(reset.Path, "read_bytes", unreadable)
+    code, _, err = reset_01(capsys, "--yes")
+    assert code == 1
+    one_sentence(err, f"could not read {KATA01} (Permission denied)", "Nothing was changed")

@@ -2,6 +2,8 @@
 
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 from conftest import ROOT
@@ -119,3 +121,15 @@ def test_outside_a_kata_repository_it_says_where_to_run(tmp_path, monkeypatch, c
     code, out, err = status(capsys, "status")
     assert code == 1
     assert "no kata repository here" in err
+
+
+@pytest.mark.parametrize("argv", [["status", "--impl", "reference"], [], ["hint", "dlogprobs"], ["--help"],
+                                  ["train", "--help"]])
+def test_a_reader_that_stops_early_ends_the_command_quietly(argv):
+    """`backprop-ninja status | head`: the pipe is closed before anything is written."""
+    proc = subprocess.Popen([sys.executable, "-m", "backprop_ninja", *argv], cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader has gone
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert err == ""

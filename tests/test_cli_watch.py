@@ -179,3 +179,126 @@ def test_backprop_ninja_watch_reruns_pytest_after_a_save_and_stops_on_ctrl_c(pro
             proc.kill()
     output = "".join(seen) + "".join(iter(lambda: lines.get(timeout=1) if not lines.empty() else "", ""))
     assert "Traceback" not in output
+
+
+# ---------------------------------------------------------------- the kata folder deleted and back
+
+def next_change(changes, timeout=30):
+    got: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: got.put(next(changes, None)), daemon=True).start()
+    return got.get(timeout=timeout)
+
+
+@pytest.mark.parametrize("pause", [1.0, 0.0])  # back after a while, or at once (a new folder of the same name)
+def test_watching_re_arms_when_the_kata_folder_comes_back(project, pause):
+    watchfiles = pytest.importorskip("watchfiles")
+    folder = project / "katas" / "01_atomic_graph"
+    kept = project / "kept"
+    shutil.copytree(folder, kept)
+    changes = watch.Changes([folder])
+    try:
+        time.sleep(0.5)
+        shutil.rmtree(folder)
+        time.sleep(pause)
+        shutil.copytree(kept, folder)
+        back = set()
+        while (watchfiles.Change.added, str(folder / "atomic_graph.py")) not in back:
+            back = next_change(changes)  # the deletion, then the files of the folder that came back
+        time.sleep(1.0)
+        while not changes._queue.empty():  # the rest of the copy's events
+            next(changes)
+        (folder / "atomic_graph.py").write_text((folder / "atomic_graph.py").read_text() + "\n# a save\n")
+        saved = next_change(changes)
+        assert (watchfiles.Change.modified, str(folder / "atomic_graph.py")) in saved
+    finally:
+        changes.close()
+
+
+# ---------------------------------------------------------------- what a run shows on an 80x24 screen
+
+def pytest_like_output(todo: int = 22) -> str:
+    """The shape of a kata-01 run with 3 steps done, one wrong and the rest todo."""
+    report = [
+        "_" * 31 + " test_dcounts_sum " + "_" * 31,
+        "dcounts_sum: wrong values",
+        "  check                        | exact | approximate | maxdiff  | worst index",
+        *[f"  probe {i}, lecture sizes        | False | False       | 7.4e-03  | [24, 0]" for i in range(6)],
+        "  first failure: lecture probe, lecture sizes; at [24, 0] you returned -0.00370066, autograd says "
+        "0.00370066",
+        "  called: dcounts_sum(counts_sum (32, 1) float32, dcounts_sum_inv (32, 1) float32) at lecture sizes "
+        "(n=32, n_embd=10, block_size=3, vocab_size=27, n_hidden=64, float32)",
+        "diagnosis: sign — this is exactly counts_sum**-2 * dcounts_sum_inv, the power rule without its minus",
+    ]
+    return "\n".join([
+        "=" * 29 + " test session starts " + "=" * 30, "platform linux -- Python 3.11.7, pytest-9.2.0",
+        "rootdir: /tmp/project", "collected 27 items", "",
+        "katas/01_atomic_graph/test_atomic_graph.py ...FTTTTTTTTTTTTTTTTTTTTTTT   [100%]", "",
+        "=" * 35 + " FAILURES " + "=" * 35, *report,
+        "=" * 32 + " backprop-ninja " + "=" * 32,
+        *[f"todo  d{i:<14} katas/01_atomic_graph/atomic_graph.py:{47 + 6 * i}" for i in range(todo)],
+        "kata 01 (the atomic compute graph): 3/26 steps done",
+        "next: dcounts_sum — katas/01_atomic_graph/atomic_graph.py:41   hint: backprop-ninja hint dcounts_sum",
+        "=" * 20 + " 1 failed, 3 passed, 23 todo in 0.28s " + "=" * 20,
+    ]) + "\n"
+
+
+def screen_rows(text: str, width: int) -> int:
+    return sum(watch._rows(line, width) for line in text.rstrip("\n").split("\n"))
+
+
+def test_a_tall_run_is_fitted_to_the_screen_keeping_the_diagnosis_and_the_summary():
+    text = pytest_like_output()
+    assert screen_rows(text, 80) > 24
+    fitted = watch.fit_screen(text, 24 - watch.AROUND, 80)
+    assert screen_rows(fitted, 80) <= 24 - watch.AROUND
+    lines = fitted.splitlines()
+    assert any(line.startswith("diagnosis: sign") for line in lines)
+    assert "test_dcounts_sum" in fitted and lines[-3:] == text.splitlines()[-3:]
+    assert "lines left out to fit the screen" in fitted
+    kept = [line for line in lines if "left out" not in line]
+    original = text.splitlines()
+    assert [original.index(line) for line in kept] == sorted(original.index(line) for line in kept)  # in order
+
+
+def test_a_run_that_fits_is_shown_whole():
+    text = pytest_like_output(todo=1)
+    assert watch.fit_screen(text, 200, 200) == text
+
+
+def test_a_real_run_keeps_its_diagnosis_on_an_80x24_screen(project):
+    """pytest itself, through watch's warm process: 3 steps done, 1 wrong, 22 todo, fitted to 80x24."""
+    path = project / KATA01
+    solved = (ROOT / "reference" / "01_atomic_graph" / "atomic_graph.py").read_text()
+    stub = path.read_text()
+    def body(src: str, name: str) -> str:
+        start = src.index(f"def {name}(")
+        return src[start:src.index("\ndef ", start + 1)]
+
+    for name in ("dlogprobs", "dprobs", "dcounts_sum_inv"):
+        stub = stub.replace(body(stub, name), body(solved, name))
+    path.write_text(stub.replace('raise NotImplementedError("01.04 dcounts_sum: not written yet")',
+                                 "return counts_sum**-2 * dcounts_sum_inv"))
+    shown = []
+    run = watch.WarmPytest(watch.pytest_command(project / "katas" / "01_atomic_graph")[3:], show=shown.append,
+                           env={"COLUMNS": "80"})
+    try:
+        assert run() == 1
+    finally:
+        run.close()
+    fitted = watch.fit_screen(shown[0], 24 - watch.AROUND, 80)
+    assert screen_rows(fitted, 80) <= 24 - watch.AROUND
+    assert "diagnosis: sign" in fitted, shown[0]
+
+
+def test_a_run_prints_no_warning_about_the_harness_imported_early(project):
+    """The warm process imports the harness before pytest starts; an installed (not editable) package is
+    then a plugin pytest would have rewritten, and it says so on every run unless told not to."""
+    shown = []
+    run = watch.WarmPytest(["katas/01_atomic_graph", "-k", "dlogprobs",
+                            "-p", "no:backprop_ninja", "-p", "backprop_ninja.plugin"], show=shown.append)
+    try:
+        run()
+    finally:
+        run.close()
+    assert "collected" in shown[0]
+    assert "PytestAssertRewriteWarning" not in shown[0] and "warnings summary" not in shown[0]

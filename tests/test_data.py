@@ -254,3 +254,95 @@ def test_real_names_txt_gives_the_lectures_dataset():
     splits = data.make_splits(words)
     assert splits.vocab_size == 27
     assert (splits.Xtr.shape, splits.Xdev.shape, splits.Xte.shape) == ((182625, 3), (22655, 3), (22866, 3))
+
+
+# --------------------------------------------------------------------------- faults: one sentence each
+
+def one_sentence(error: pytest.ExceptionInfo) -> str:
+    message = str(error.value)
+    assert "\n" not in message and message.endswith("."), message
+    return message
+
+
+def test_a_cached_names_txt_that_is_a_folder_is_one_sentence(cache):
+    (cache / "names.txt").mkdir(parents=True)
+    with pytest.raises(DataError) as e:
+        data.locate()
+    assert "the cache holds a folder named names.txt" in one_sentence(e) and "remove it" in one_sentence(e)
+
+
+@pytest.mark.parametrize("url", ["garbage", "ftp//example.org/names.txt", "http://", "https:///names.txt",
+                                 "http://[::1/names.txt", "http://127.0.0.1:99999/names.txt", "mailto:a@b.c"])
+def test_a_garbage_download_address_is_one_sentence_and_fetches_nothing(cache, monkeypatch, url):
+    monkeypatch.setenv("BACKPROP_NINJA_DATA_URL", url)
+    with pytest.raises(DataError) as e:
+        data.locate(progress=False)
+    message = one_sentence(e)
+    assert message.startswith(f"BACKPROP_NINJA_DATA_URL is {url!r}, which is not an address to download from")
+    assert "unset it" in message and not cache.exists()
+
+
+def test_a_file_address_is_a_download_like_any_other(cache, tmp_path, monkeypatch):
+    expect_sha(monkeypatch, NAMES)
+    source = tmp_path / "copy-of-names.txt"
+    source.write_bytes(NAMES)
+    monkeypatch.setenv("BACKPROP_NINJA_DATA_URL", source.as_uri())
+    assert data.locate(progress=False).read_bytes() == NAMES
+
+
+@pytest.mark.parametrize("variable", [False, True])
+def test_data_pointing_at_a_folder_says_it_is_a_folder(cache, tmp_path, monkeypatch, variable):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "names.txt").write_bytes(NAMES)
+    if variable:
+        monkeypatch.setenv("BACKPROP_NINJA_DATA", str(folder))
+    with pytest.raises(DataError) as e:
+        data.locate(None if variable else folder)
+    message = one_sentence(e)
+    assert f"{'BACKPROP_NINJA_DATA' if variable else '--data'} points to {folder}, which is a folder" in message
+    assert f"(e.g. {folder / 'names.txt'})" in message and "does not exist" not in message
+
+
+def test_a_latin_1_file_is_named_as_an_encoding_problem(tmp_path):
+    f = tmp_path / "names.txt"
+    f.write_bytes("emma\nrenée\n".encode("latin-1"))
+    with pytest.raises(DataError) as e:
+        data.read_words(f)
+    message = one_sentence(e)
+    assert "is not UTF-8 text: byte 0xe9 on line 2" in message and "Latin-1" in message
+    assert "save it again as UTF-8" in message
+
+
+def test_a_utf_16_file_is_named_as_such(tmp_path):
+    f = tmp_path / "names.txt"
+    f.write_bytes("emma\nava\n".encode("utf-16"))
+    with pytest.raises(DataError) as e:
+        data.read_words(f)
+    assert "is UTF-16 text, and names.txt must be UTF-8" in one_sentence(e)
+
+
+def test_a_utf_8_byte_order_mark_is_dropped_silently(tmp_path):
+    f = tmp_path / "names.txt"
+    f.write_bytes(b"\xef\xbb\xbf" + NAMES)
+    words = data.read_words(f)
+    assert words[0] == "emma"
+    assert "\ufeff" not in data.vocabulary(words)[0]
+
+
+def test_a_file_that_cannot_be_read_is_one_sentence(tmp_path):
+    with pytest.raises(DataError) as e:
+        data.read_words(tmp_path)  # a folder: reading it fails
+    assert "cannot be read" in one_sentence(e)
+
+
+@pytest.mark.parametrize("count", [0, 1, 4, 5])
+def test_too_few_names_for_three_splits_is_one_sentence(count):
+    with pytest.raises(DataError) as e:
+        data.make_splits(["emma", "ava", "olivia", "mia", "zoe"][:count], source="few.txt")
+    assert f"few.txt holds only {count} name" in one_sentence(e) and f"at least {data.MIN_NAMES}" in str(e.value)
+
+
+def test_the_fewest_names_fill_every_split():
+    splits = data.make_splits(["emma", "ava", "olivia", "mia", "zoe", "ada"][:data.MIN_NAMES])
+    assert all(len(x) for x in (splits.Xtr, splits.Xdev, splits.Xte))

@@ -7,6 +7,7 @@ writes itself: no names.txt, no network.
 import argparse
 import inspect
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -126,9 +127,24 @@ def test_manual_and_autograd_loops_stay_together(splits, reference_backward):
         torch.testing.assert_close(manual[name], twin[name], rtol=1e-9, atol=1e-9, msg=name)
 
 
-def test_learning_rate_drops_tenfold_halfway():
-    assert training.learning_rate(99_999, 200_000) == 0.1
-    assert training.learning_rate(100_000, 200_000) == 0.01
+def test_learning_rate_drops_at_step_100000_whenever_the_run_is_that_long():
+    for steps in (100_001, 150_000, 200_000, 1_000_000):
+        assert training.learning_rate(99_999, steps) == 0.1
+        assert training.learning_rate(100_000, steps) == 0.01
+
+
+def test_a_shorter_run_drops_the_learning_rate_at_half_its_steps():
+    for steps in (1_000, 100_000):
+        assert training.learning_rate(steps // 2 - 1, steps) == 0.1
+        assert training.learning_rate(steps // 2, steps) == 0.01
+
+
+def test_help_says_when_the_learning_rate_drops(capsys):
+    with pytest.raises(SystemExit):
+        train_cli("--help")
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0.01 from step 100,000 as in the notebook" in help_text
+    assert "at most 100,000 steps drops it at half its steps" in help_text
 
 
 def test_loss_is_printed_the_lectures_way(splits, reference_backward, capsys):
@@ -226,9 +242,191 @@ def test_plot_writes_a_png(tmp_path, names_file):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plot_failing_after_training_keeps_the_results(tmp_path, names_file, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+
+    def disk_full(losses, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training, "plot_losses", disk_full)
+    code = train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "5",
+                     "--hidden", "5", "--plot", str(tmp_path / "loss.png"))
+    captured = capsys.readouterr()
+    assert code == 1
+    out = captured.out.splitlines()
+    assert any(line.startswith("train ") for line in out) and any(line.startswith("val ") for line in out)
+    assert sum(line.endswith(".") for line in out) >= 20  # the sampled names
+    assert_one_sentence(captured.err, "the run finished, but the loss curve could not be written",
+                        "No space left on device")
+
+
 def test_plot_without_matplotlib_stops_before_training(names_file, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--plot", "x.png") != 0
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing trained
     assert 'pip install "backprop-ninja[plot]"' in captured.err
+
+
+# --------------------------------------------------------------------------- faults: one sentence, before training
+
+def assert_one_sentence(err: str, *parts: str) -> None:
+    """One line for the learner besides the progress bar, no traceback, holding every part."""
+    lines = [line for line in re.split(r"[\r\n]", err) if line.strip() and not line.startswith("training:")]
+    assert "Traceback" not in err and len(lines) == 1, err
+    for part in parts:
+        assert part in lines[0], err
+
+
+def fails_before_training(capsys, *argv: str, parts=()) -> str:
+    """Run `train ARGV`: exit 1, nothing trained (stdout empty), one sentence on stderr."""
+    assert train_cli(*argv) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert_one_sentence(captured.err, *parts)
+    return captured.err
+
+
+@pytest.mark.parametrize("argv, parts", [
+    (["--steps", str(10**12)], ["--steps 1000000000000 is out of range", "10,000,000"]),
+    (["--steps", "0"], ["--steps 0 is out of range"]),
+    (["--seed", str(10**23)], ["--seed 10000000…(24 digits) is out of range", "2**63-1"]),
+    (["--seed", "-1"], ["--seed -1 is out of range"]),
+    (["--hidden", "0"], ["--hidden 0 is out of range"]),
+    (["--hidden", str(10**9)], ["--hidden 1000000000 is out of range"]),
+    (["--threads", "0"], ["--threads 0 is out of range"]),
+    (["--device", "meta"], ["--device meta holds shapes but no numbers"]),
+    (["--device", "nonsense"], ["--device nonsense is not a device torch knows"]),
+])
+def test_an_option_out_of_range_is_one_sentence_before_anything_runs(names_file, capsys, argv, parts):
+    fails_before_training(capsys, "--impl", str(REPO / "reference"), "--data", str(names_file), *argv, parts=parts)
+
+
+@pytest.mark.parametrize("plot, parts", [
+    ("{tmp}/nowhere/loss.png", ["cannot be written: the folder", "nowhere does not exist"]),
+    ("{tmp}/loss.jpg", ["must name a .png file", "--plot loss.png"]),
+    ("{tmp}", ["is a folder: name a file inside it"]),
+])
+def test_a_plot_path_that_cannot_be_written_stops_before_training(tmp_path, names_file, capsys, plot, parts):
+    fails_before_training(capsys, "--impl", str(REPO / "reference"), "--data", str(names_file),
+                          "--plot", plot.format(tmp=tmp_path), parts=parts)
+
+
+def test_a_plot_folder_that_takes_no_files_stops_before_training(tmp_path, names_file, monkeypatch, capsys):
+    def read_only(*args, **kwargs):  # what a read-only folder does (file modes do not stop root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(train.tempfile, "NamedTemporaryFile", read_only)
+    fails_before_training(capsys, "--impl", str(REPO / "reference"), "--data", str(names_file),
+                          "--plot", str(tmp_path / "loss.png"), parts=["does not take new files", "Permission denied"])
+    assert list(tmp_path.iterdir()) == [names_file]  # the probe left nothing behind
+
+
+@pytest.mark.parametrize("count", [1, 4, 5])
+def test_too_few_names_for_the_three_splits_is_one_sentence(tmp_path, capsys, count):
+    few = tmp_path / "few.txt"
+    few.write_text("\n".join(synthetic_names(count)) + "\n")
+    fails_before_training(capsys, "--impl", str(REPO / "reference"), "--data", str(few),
+                          parts=[f"holds only {count} name", "at least 6 names"])
+
+
+def test_six_names_are_enough_to_train(tmp_path, capsys):
+    six = tmp_path / "six.txt"
+    six.write_text("\n".join(synthetic_names(6)) + "\n")
+    assert train_cli("--impl", str(REPO / "reference"), "--data", str(six), "--steps", "2", "--hidden", "3") == 0
+
+
+def test_the_run_uses_the_threads_asked_for_and_restores_them(names_file, monkeypatch):
+    seen = []
+    fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *a, **k: (seen.append(torch.get_num_threads()), fit(*a, **k))[1])
+    torch.set_num_threads(2)
+    assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "2",
+                     "--hidden", "3") == 0
+    assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "2",
+                     "--hidden", "3", "--threads", "2") == 0
+    assert seen == [1, 2] and torch.get_num_threads() == 2
+
+
+# --------------------------------------------------------------------------- faults of the learner's backward
+
+LATER = """
+CALLS = 0
+
+
+def backward(Xb, Yb, C, W1, b1, W2, b2, bngain, bnbias, emb, embcat, hprebn, bnvar_inv, bnraw, h, logits):
+    global CALLS
+    CALLS += 1
+    grads = reference_backward(Xb, Yb, C, W1, b1, W2, b2, bngain, bnbias, emb, embcat, hprebn, bnvar_inv,
+                               bnraw, h, logits)
+    if CALLS > 3:  # the check before training and two iterations go well
+        {fault}
+    return grads
+"""
+
+
+def later_fault(tmp_path, fault: str) -> Path:  # synthetic_names() have 18 letters: vocab_size 19
+    """A kata tree whose backward is the reference's until its 4th call, then does `fault`."""
+    source = REFERENCE.read_text().replace("def backward(", "def reference_backward(")
+    return write_impl(tmp_path / "mine", source + LATER.format(fault=fault))
+
+
+@pytest.mark.parametrize("fault, parts", [
+    ("raise ValueError('boom')", ["raised ValueError: boom", "training.py:", "raise ValueError('boom')"]),
+    ("grads = (grads[0], grads[1] * float('nan'), *grads[2:])", ["returned a dW1 holding nan"]),
+    ("grads = (grads[0] / 0.0, *grads[1:])", ["returned a dC holding inf"]),
+    ("grads = grads[:3]", ["returned 3 values, not the 7 gradients"]),
+    ("grads = (grads[0].T, *grads[1:])", ["returned (10, 19) for dC, which must have shape (19, 10)"]),
+    ("import time; time.sleep(5)", ["ran longer than 0.5 s and was stopped"]),
+])
+def test_a_backward_failing_mid_run_stops_it_with_the_iteration_and_one_sentence(tmp_path, names_file, monkeypatch,
+                                                                                   capsys, fault, parts):
+    monkeypatch.setattr(training, "BACKWARD_SECONDS", 0.5)
+    code = train_cli("--impl", str(later_fault(tmp_path, fault)), "--data", str(names_file), "--steps", "10",
+                     "--hidden", "5")
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.startswith("training ")  # it had started: the failure came during the run
+    assert_one_sentence(captured.err, "training stopped at iteration 2 of 10: kata 04's backward", *parts)
+
+
+def test_a_backward_that_raises_at_once_is_one_sentence_before_any_data(tmp_path, no_data, capsys):
+    impl = write_impl(tmp_path / "mine", "def backward(*args, **kwargs):\n    return 1 / 0\n")
+    fails_before_training(capsys, "--impl", str(impl),
+                          parts=["kata 04's backward raised ZeroDivisionError: division by zero", "return 1 / 0"])
+    assert not (tmp_path / "empty-cache").exists()
+
+
+def test_the_learners_backward_is_called_only_through_the_guard(names_file, monkeypatch):
+    from backprop_ninja import guard
+
+    calls = []
+    call_step = guard.call_step
+    monkeypatch.setattr(guard, "call_step", lambda fn, kwargs, seconds: (calls.append(fn), call_step(fn, kwargs,
+                                                                                                       seconds))[1])
+    assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "3",
+                     "--hidden", "3") == 0
+    assert len(calls) == 1 + 3 and all(fn.__name__ == "backward" for fn in calls)  # the check, then each step
+
+
+# --------------------------------------------------------------------------- data faults, through the command
+
+@pytest.mark.parametrize("fault, parts", [
+    ("folder", ["which is a folder, not a file"]),
+    ("latin-1", ["is not UTF-8 text: byte 0xe9 on line 1"]),
+    ("cached folder", ["the cache holds a folder named names.txt"]),
+    ("garbage url", ["BACKPROP_NINJA_DATA_URL is 'garbage'"]),
+])
+def test_a_data_fault_is_one_sentence_and_exit_1(tmp_path, monkeypatch, capsys, fault, parts):
+    argv = ["--impl", str(REPO / "reference"), "--steps", "2"]
+    monkeypatch.setenv("BACKPROP_NINJA_CACHE", str(tmp_path / "cache"))
+    if fault == "folder":
+        argv += ["--data", str(tmp_path)]
+    elif fault == "latin-1":
+        (tmp_path / "names.txt").write_bytes("renée\n".encode("latin-1") * 10)
+        argv += ["--data", str(tmp_path / "names.txt")]
+    elif fault == "cached folder":
+        (tmp_path / "cache" / "names.txt").mkdir(parents=True)
+    else:
+        monkeypatch.setenv("BACKPROP_NINJA_DATA_URL", "garbage")
+    fails_before_training(capsys, *argv, parts=parts)

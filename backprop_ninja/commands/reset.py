@@ -10,6 +10,7 @@ existing backup is never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -89,11 +90,24 @@ def backup(root: Path, kata, data: bytes) -> Path:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Replace the file in one step (a crash leaves the old file or the new one, never half)."""
+    """Replace the file in one step (a crash leaves the old file or the new one, never half).
+
+    The bytes go to a temporary file beside it, renamed over it; whatever fails,
+    the temporary file is removed (OSError goes to the caller).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.reset-tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # gone already after a successful rename
+
+
+def _why(error: OSError) -> str:
+    """'Permission denied' rather than '[Errno 13] Permission denied: ...'."""
+    return error.strerror or str(error) or type(error).__name__
 
 
 def _confirm(question: str) -> bool:
@@ -123,7 +137,13 @@ def run(args) -> int:
         stub, commit = stub_source(root, kata)
     except ResetError as e:
         return fail(str(e))
-    current = target.read_bytes() if target.exists() else None
+    if target.is_dir():
+        return fail(f"{shown(target)} is a folder, where the kata file belongs: move it out of the way, "
+                    "then run reset again. Nothing was changed")
+    try:
+        current = target.read_bytes() if target.exists() else None
+    except OSError as e:
+        return fail(f"could not read {shown(target)} ({_why(e)}), so it cannot be backed up. Nothing was changed")
     if current == stub:
         print(f"{shown(target)} is already the stub: nothing to reset")
         return 0
@@ -145,9 +165,16 @@ def run(args) -> int:
     if current is not None:
         try:
             saved = backup(root, kata, current)
-        except (OSError, ResetError) as e:
-            return fail(f"could not write the backup ({e}); nothing was changed")
-    _write(target, stub)
+        except OSError as e:
+            return fail(f"could not write the backup in {shown(root / BACKUPS)} ({_why(e)}). Nothing was changed")
+        except ResetError as e:
+            return fail(str(e))
+    try:
+        _write(target, stub)
+    except OSError as e:
+        kept = f"; a copy is also in {shown(saved)}" if saved is not None else ""
+        return fail(f"could not write {shown(target)} ({_why(e)}): is its folder read-only, or the file open "
+                    f"in another program? Your file is unchanged{kept}")
     if saved is not None:
         print(f"backup:   {shown(saved)}   (your file, as it was)")
     print(f"restored: {shown(target)}   (the stub, from commit {commit})")
