@@ -1,4 +1,4 @@
-"""The four katas: where each lives, its steps and their parameters, how it is probed."""
+"""The katas: where each lives, its steps and their parameters, how it is probed."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from . import lecture
+from . import gpt, lecture
 from .lecture import Config
 from .paths import repo_root  # noqa: F401  (where the katas live; re-exported)
 
@@ -34,9 +34,9 @@ class Kata:
 
     folder: str  # e.g. "01_atomic_graph"
     title: str
-    graph: lecture.Graph
+    graph: lecture.Graph | None  # None: the kata has a check of its own (08: gpt_check)
     steps: tuple[Step, ...]
-    configs: tuple[Config, ...]
+    configs: tuple  # lecture.Config, or gpt.GPTConfig for kata 08
 
     @property
     def number(self) -> str:
@@ -107,6 +107,10 @@ KATAS = (
                + ("emb", "embcat", "hprebn", "bnvar_inv", "bnraw", "h", "logits"),
                lecture.PARAMETERS),),
          (dataclasses.replace(lecture.LECTURE, n_hidden=200), lecture.ODD, lecture.FLOAT64)),
+    # the whole GPT: a dict of gradients whose names depend on the layers, checked by gpt_check (graph None)
+    Kata("08_gpt", "the whole GPT's backward pass", None,
+         (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
+         (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
 )
 
 

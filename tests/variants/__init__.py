@@ -7,7 +7,7 @@ function has the step's signature.
 import importlib
 
 VARIANTS: dict = {}  # (kata folder, step) -> [functions]
-_MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training")
+_MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training", "gpt")
 
 
 def variant(kata: str, step: str):
