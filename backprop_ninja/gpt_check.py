@@ -198,7 +198,8 @@ def _placement(order: tuple, wrong: set, silent: set) -> str:
     before = [n for n in order[:order.index(first)] if n not in silent]
     after = [n for n in order[order.index(first):] if n not in silent]
     if not before:
-        return f" (every gradient differs from d{first}, the first the backward pass reaches, on: the slip is at its start)"
+        return (f" (every gradient differs from d{first}, the first the backward pass reaches, on: the slip is "
+                "at its start)")
     right = f"the {len(before)} before it are right (d{before[0]} … d{before[-1]})" if len(before) > 1 \
         else f"d{before[0]} before it is right"
     if all(n in wrong for n in after):
@@ -223,10 +224,11 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
             err = call.error
             if err.isa("NotImplementedError"):
                 return Verdict(kata.folder, name, "todo", "not-implemented",
-                               "backward still raises NotImplementedError: write it", report=f"todo: backward — {where}",
-                               where=where)
+                               "backward still raises NotImplementedError: write it",
+                               report=f"todo: backward — {where}", where=where)
             ident, sentence = _error_diagnosis(kata.step(name), err, call, fn)
-            body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "") + f"\n  called: {_called(tr)}"
+            body = (f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
+                    + f"\n  called: {_called(tr)}")
             return _verdict(kata, ident, sentence, body, where, headline="raised an error")
         changed = _changed(before, kwargs)
         if changed:

@@ -208,7 +208,8 @@ def check_backward(backward, device) -> str | None:
     right-shaped gradients); returns a warning when its values differ from autograd's.
     """
     from . import katas
-    from .gpt_check import check_backward as check, trace
+    from .gpt_check import _form, trace
+    from .gpt_check import check_backward as check
 
     cfg = dataclasses.replace(gpt.MODEL, device=str(device))
     kata = dataclasses.replace(katas.kata("08"), configs=(cfg,))
@@ -219,7 +220,6 @@ def check_backward(backward, device) -> str | None:
     if verdict.status != "done":
         tr = trace(cfg)
         call = call_step(backward, tr.kwargs(), SECONDS)
-        from .gpt_check import _form
         if call.error is not None or _form(call.result, tr):
             raise GPTTrainError(f"backward cannot train the GPT ({verdict.diagnosis}: {verdict.sentence}); "
                                 "pytest katas/08_gpt shows what is wrong.")
@@ -233,6 +233,8 @@ def train(args) -> None:
     from . import data, katas, loader
     from .train import require_matplotlib, resolve_device
 
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     steps = STEPS if args.steps is None else args.steps
     if steps < 1:
         raise GPTTrainError("--steps must be at least 1.")

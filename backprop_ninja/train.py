@@ -19,6 +19,7 @@ import time
 
 # the lecture's numbers, as the CLI's defaults (tests check they match backprop_ninja.training)
 STEPS = 200_000
+GPT_STEPS = 8_000  # --model gpt (tests check it matches backprop_ninja.gpt_training)
 N_HIDDEN = 200
 SEED = 2147483647
 
@@ -39,7 +40,12 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "'reference' = the worked solutions (also $BACKPROP_NINJA_IMPL; default katas/)")
     p.add_argument("--data", metavar="FILE", default=None,
                    help="names.txt (default: $BACKPROP_NINJA_DATA, else the cache, else a download)")
-    p.add_argument("--steps", metavar="N", type=int, default=STEPS, help=f"training steps (default {STEPS:,})")
+    p.add_argument("--model", choices=("mlp", "gpt"), default="mlp",
+                   help="mlp: kata 04's network (default); gpt: the small GPT with your kata 08 backward")
+    p.add_argument("--autograd", action="store_true",
+                   help="--model gpt: the same seeded run on autograd's gradients (the yardstick)")
+    p.add_argument("--steps", metavar="N", type=int, default=None,
+                   help=f"training steps (default {STEPS:,}; --model gpt: {GPT_STEPS:,})")
     p.add_argument("--hidden", metavar="H", type=int, default=N_HIDDEN, help=f"n_hidden (default {N_HIDDEN})")
     p.add_argument("--seed", metavar="S", type=int, default=SEED,
                    help=f"seed of the initial parameters and of the batches (default {SEED})")
@@ -57,7 +63,15 @@ def run(args: argparse.Namespace) -> int:
     from .training import BackwardError
 
     try:
-        _train(args)
+        if getattr(args, "model", "mlp") == "gpt":
+            from .gpt_training import GPTTrainError, train
+
+            try:
+                train(args)
+            except GPTTrainError as e:
+                raise TrainError(str(e)) from None
+        else:
+            _train(args)
     except (TrainError, loader.ImplError, DataError, BackwardError) as e:
         print(e, file=sys.stderr)
         return 1
@@ -96,6 +110,10 @@ def resolve_device(name: str):
 
 
 def _train(args: argparse.Namespace) -> None:
+    if getattr(args, "autograd", False):
+        raise TrainError("--autograd trains the GPT's twin: use it with --model gpt.")
+    if args.steps is None:
+        args.steps = STEPS
     if args.steps < 1 or args.hidden < 1:
         raise TrainError("--steps and --hidden must be at least 1.")
     if args.plot:

@@ -83,21 +83,18 @@ def _backward(idx, targets, params, acts, slip: str = ""):
                                                         slip)
     for l in reversed(range(n_layer)):
         p = f"h{l}_"
-
-        def a(role):
-            return acts[p + role]
-
+        a = {name[len(p):]: value for name, value in acts.items() if name.startswith(p)}
         dxm, grads[p + "mlp_W_fc"], grads[p + "mlp_b_fc"], grads[p + "mlp_W_proj"], grads[p + "mlp_b_proj"] = _mlp(
-            dx, a("ln_2_out"), params[p + "mlp_W_fc"], params[p + "mlp_W_proj"], a("mlp_fch"), a("mlp_fch_gelu"), slip)
-        dln, grads[p + "ln_2_w"], grads[p + "ln_2_b"] = _layernorm(dxm, params[p + "ln_2_w"], a("ln_2_norm"),
-                                                                   a("ln_2_rstd"), slip)
+            dx, a["ln_2_out"], params[p + "mlp_W_fc"], params[p + "mlp_W_proj"], a["mlp_fch"], a["mlp_fch_gelu"], slip)
+        dln, grads[p + "ln_2_w"], grads[p + "ln_2_b"] = _layernorm(dxm, params[p + "ln_2_w"], a["ln_2_norm"],
+                                                                   a["ln_2_rstd"], slip)
         dx = dln if slip == "residual-overwritten" else dx + dln
         dxa, grads[p + "attn_W_attn"], grads[p + "attn_b_attn"], grads[p + "attn_W_proj"], \
-            grads[p + "attn_b_proj"] = _attention(dx, a("ln_1_out"), params[p + "attn_W_attn"],
-                                                  params[p + "attn_W_proj"], a("attn_q"), a("attn_k"), a("attn_v"),
-                                                  a("attn_att"), a("attn_y"), a("attn_ycat"), slip)
-        dln, grads[p + "ln_1_w"], grads[p + "ln_1_b"] = _layernorm(dxa, params[p + "ln_1_w"], a("ln_1_norm"),
-                                                                   a("ln_1_rstd"), slip)
+            grads[p + "attn_b_proj"] = _attention(dx, a["ln_1_out"], params[p + "attn_W_attn"],
+                                                  params[p + "attn_W_proj"], a["attn_q"], a["attn_k"], a["attn_v"],
+                                                  a["attn_att"], a["attn_y"], a["attn_ycat"], slip)
+        dln, grads[p + "ln_1_w"], grads[p + "ln_1_b"] = _layernorm(dxa, params[p + "ln_1_w"], a["ln_1_norm"],
+                                                                   a["ln_1_rstd"], slip)
         dx = dln if slip == "residual-overwritten" else dx + dln
 
     if slip == "wpe-not-summed":

@@ -158,21 +158,22 @@ def backward(idx, targets, params, acts):
                                                             acts["lnf_rstd"])
 
     for l in reversed(range(n_layer)):
-        p, a = f"h{l}_", lambda role: acts[f"h{l}_{role}"]
+        p = f"h{l}_"
+        a = {name[len(p):]: value for name, value in acts.items() if name.startswith(p)}  # this block's, by role
         # x = x + mlp(ln_2(x)): the residual passes dx on unchanged, and the branch's gradient adds to it
         dxm, grads[p + "mlp_W_fc"], grads[p + "mlp_b_fc"], grads[p + "mlp_W_proj"], grads[p + "mlp_b_proj"] = \
-            mlp.backward(dx, a("ln_2_out"), params[p + "mlp_W_fc"], params[p + "mlp_W_proj"], a("mlp_fch"),
-                         a("mlp_fch_gelu"))
+            mlp.backward(dx, a["ln_2_out"], params[p + "mlp_W_fc"], params[p + "mlp_W_proj"], a["mlp_fch"],
+                         a["mlp_fch_gelu"])
         dln, grads[p + "ln_2_w"], grads[p + "ln_2_b"] = layernorm.backward(dxm, params[p + "ln_2_w"],
-                                                                           a("ln_2_norm"), a("ln_2_rstd"))
+                                                                           a["ln_2_norm"], a["ln_2_rstd"])
         dx = dx + dln
         # x = x + attention(ln_1(x)): the same again
         dxa, grads[p + "attn_W_attn"], grads[p + "attn_b_attn"], grads[p + "attn_W_proj"], \
             grads[p + "attn_b_proj"] = attention.backward(
-                dx, a("ln_1_out"), params[p + "attn_W_attn"], params[p + "attn_W_proj"], a("attn_q"),
-                a("attn_k"), a("attn_v"), a("attn_att"), a("attn_y"), a("attn_ycat"))
+                dx, a["ln_1_out"], params[p + "attn_W_attn"], params[p + "attn_W_proj"], a["attn_q"],
+                a["attn_k"], a["attn_v"], a["attn_att"], a["attn_y"], a["attn_ycat"])
         dln, grads[p + "ln_1_w"], grads[p + "ln_1_b"] = layernorm.backward(dxa, params[p + "ln_1_w"],
-                                                                           a("ln_1_norm"), a("ln_1_rstd"))
+                                                                           a["ln_1_norm"], a["ln_1_rstd"])
         dx = dx + dln
 
     # x = wte[idx] + wpe[:T]: each position's row of wpe is used by every sequence of the batch
