@@ -136,7 +136,7 @@ def _shape(name: str, got, want) -> tuple[str, str]:
 
 def _reproduces(result, grads: dict, tr: GPTTrace) -> bool:
     """A mistake's result equals the learner's on every gradient (same shapes, same values)."""
-    if not isinstance(result, dict) or set(result) != set(grads):
+    if not (isinstance(result, dict) and isinstance(grads, dict)) or set(result) != set(grads):
         return False
     for name, mine in grads.items():
         theirs = result[name]
