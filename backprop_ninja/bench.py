@@ -285,22 +285,27 @@ def training_step(bench: Bench) -> Row:
     return Row("training step, n_hidden 200", "forward + loss.backward()", a, "forward + backward (kata 04)", f)
 
 
+def _compiled(bench: Bench, pair, what: str, wait: str) -> tuple[float, float]:
+    """Time the autograd step against the manual one under torch.compile (µs each)."""
+    import torch
+
+    with_autograd, by_hand = pair
+    print(f"compiling the manual {what} ({wait}) ...", flush=True)
+    try:
+        compiled = torch.compile(by_hand)
+        compiled()
+    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
+        raise NotReady(f"torch.compile could not compile the {what}: {type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    return bench.time_pair(with_autograd, compiled)
+
+
 @row
 def compiled_training_step(bench: Bench) -> Row | None:
     """The same step with the manual forward + backward + update under torch.compile (--compile only)."""
     if not bench.compile:
         return None
-    import torch
-
-    with_autograd, by_hand = _training(bench)
-    print("compiling the manual training step (about a minute) ...", flush=True)
-    try:
-        compiled = torch.compile(by_hand)
-        compiled()
-    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
-        raise NotReady(f"torch.compile could not compile the training step: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    a, f = bench.time_pair(with_autograd, compiled)
+    a, f = _compiled(bench, _training(bench), "training step", "about a minute")
     return Row("training step, n_hidden 200", "forward + loss.backward()", a,
                "torch.compile(forward + backward)", f)
 
@@ -341,17 +346,7 @@ def compiled_gpt_training_step(bench: Bench) -> Row | None:
     """The GPT step with the manual forward + backward + update under torch.compile (--compile only)."""
     if not bench.compile:
         return None
-    import torch
-
-    with_autograd, by_hand = _gpt_training(bench)
-    print("compiling the manual GPT training step (a minute or two) ...", flush=True)
-    try:
-        compiled = torch.compile(by_hand)
-        compiled()
-    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
-        raise NotReady(f"torch.compile could not compile the GPT training step: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    a, f = bench.time_pair(with_autograd, compiled)
+    a, f = _compiled(bench, _gpt_training(bench), "GPT training step", "a minute or two")
     return Row("GPT training step, C 64", "forward + loss.backward()", a, "torch.compile(forward + backward)", f)
 
 

@@ -23,6 +23,7 @@ import torch
 from . import gpt
 from .checker import DEFAULT_SECONDS, Verdict, _error_diagnosis, location
 from .compare import TOLERANCE, Row, close, compare, describe, table
+from .follow import _failed  # the training check's verdict on an error, as kata 04's
 from .guard import call_step
 from .katas import Kata
 
@@ -293,7 +294,7 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
         loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh)
         call = call_step(fn, kwargs, seconds)
         if call.error is not None:
-            return _training_failed(kata, fn, call, i)
+            return _failed(kata, fn, call)
         grads = call.result
         problem = _form(grads, trace(cfg))
         if problem:
@@ -313,14 +314,3 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
                                report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
         opt.step(grads, LR)
     return Verdict(kata.folder, "training", "done")
-
-
-def _training_failed(kata: Kata, fn, call, i: int) -> Verdict:
-    err = call.error
-    if err.isa("NotImplementedError"):
-        return Verdict(kata.folder, "training", "todo", "not-implemented", "training waits for backward",
-                       report="todo: training — waits for backward", where=location(fn))
-    ident = "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout") else "exception"
-    sentence = f"backward raised {err.type} at step {i}: {err}" + (f" at {call.where}" if call.where else "")
-    return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                   report=f"training: backward raised an error\ndiagnosis: {ident} — {sentence}")

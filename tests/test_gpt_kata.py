@@ -145,7 +145,7 @@ def test_an_error_inside_backward_is_quoted():
         raise ValueError("boom")
 
     verdict = gpt_check.check_training(GPT, as_module(backward), steps=2)
-    assert verdict.diagnosis == "exception" and "ValueError at step 0: boom" in verdict.sentence
+    assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
 
 
 @pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == GPT.folder],

@@ -8,23 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import synthetic_names
+from test_train import one_thread_and_a_clean_environment, synthetic_names  # noqa: F401 (an autouse fixture)
 
 from backprop_ninja import gpt, gpt_training, loader, train
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "reference" / "08_gpt" / "gpt.py"
 TINY = gpt.GPTConfig(label="tiny", B=4, T=8, C=16, nh=2, n_layer=1, std=0.02, seed=3)
-
-
-@pytest.fixture(autouse=True)
-def one_thread_and_a_clean_environment(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    for name in ("BACKPROP_NINJA_IMPL", "BACKPROP_NINJA_DATA", "BACKPROP_NINJA_DATA_URL"):
-        monkeypatch.delenv(name, raising=False)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture
