@@ -126,3 +126,11 @@ def test_cuda_without_a_gpu_is_one_sentence(names_file, capsys):
                      "--device", "cuda") == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "sees no such CUDA GPU" in captured.err
+
+
+def test_plot_writes_a_png(tmp_path, names_file):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "loss.png"
+    assert train_cli("--model", "gpt", "--autograd", "--data", str(names_file), "--steps", "5",
+                     "--plot", str(png)) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
