@@ -23,3 +23,31 @@ def check(step, fn=None, kata=None, **options):
     from .notebook import check as _check  # torch is imported here, not by `import backprop_ninja`
 
     return _check(step, fn, kata=kata, **options)
+
+
+def hint(step, level=1, kata=None):
+    """Print a hint for a step: level 1 what to look at, 2 the rule, 3 nearly the line.
+
+        from backprop_ninja import hint
+        hint("dprobs")            # hint("dprobs", level=2), hint("dlogits", kata="02")
+
+    The hints are the kata's hints.toml: your clone's or workspace's, else the
+    ones that came with the package (Colab needs no clone). No torch.
+    """
+    import argparse
+
+    from .commands.hint import run
+
+    run(argparse.Namespace(step=str(step), level=int(level), kata=None if kata is None else str(kata), call=True))
+
+
+def forward_values(kata):
+    """The forward pass of a kata at the lecture's sizes: {name: tensor}, as the lecture's notebook has them.
+
+        globals().update(forward_values("01"))   # logprobs, probs, ..., h, W2, Xb, Yb
+
+    See backprop_ninja.forward.forward_values.
+    """
+    from .forward import forward_values as _forward_values
+
+    return _forward_values(kata)

@@ -31,6 +31,9 @@ class Verdict:
     sentence: str = ""
     report: str = ""  # what the learner reads
     where: str = ""  # file:line of the step's def
+    # wrong values only: (probe label, target, yours, autograd's) of the first failing probe, for a
+    # picture (backprop_ninja.picture); tensors, so it stays in the process that checked
+    first_failure: tuple = ()
 
     @property
     def line(self) -> str:
@@ -102,7 +105,8 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
             f"at {list(row.worst)} you returned {row.got:.6g}, autograd says {row.want:.6g}\n"
             f"  called: {_called(step, probe)}")
     return Verdict(kata.folder, name, "wrong", ident, sentence,
-                   report=_report(step, body, ident, sentence, None, headline="wrong values"), where=where)
+                   report=_report(step, body, ident, sentence, None, headline="wrong values"), where=where,
+                   first_failure=(_probe_label(probe), target, g, e))
 
 
 def _rows(step: Step, rows: list[Row]) -> str:

@@ -16,6 +16,8 @@ COMMANDS = {
     "hint": "backprop_ninja.commands.hint",
     "watch": "backprop_ninja.commands.watch",
     "reset": "backprop_ninja.commands.reset",
+    "show": "backprop_ninja.commands.show",
+    "init": "backprop_ninja.commands.init",
     "train": "backprop_ninja.train",
     "bench": "backprop_ninja.bench",
 }

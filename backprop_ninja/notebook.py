@@ -12,6 +12,7 @@ import sys
 from .checker import DEFAULT_SECONDS, Verdict, check_step
 from .katas import KATAS, Kata
 from .katas import kata as find_kata
+from .paths import shown
 
 
 class NotebookVerdict(Verdict):
@@ -19,7 +20,7 @@ class NotebookVerdict(Verdict):
 
     def __repr__(self) -> str:
         extra = f" ({self.diagnosis})" if self.status == "wrong" else ""
-        return f"<{self.step} (kata {self.kata[:2]}): {self.status}{extra}>"
+        return f"<{self.step}{f' (kata {self.kata[:2]})' if self.kata else ''}: {self.status}{extra}>"
 
     def __bool__(self) -> bool:
         return self.status == "done"
@@ -84,7 +85,8 @@ def _caller_function(name: str):
         del frame
 
 
-def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet: bool = False) -> Verdict:
+def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet: bool = False,
+          show: bool = False) -> Verdict:
     """Check `fn` as the step `step` against autograd; print the report; return the verdict.
 
     step:  a step name, e.g. "dprobs" (kata 04's is "backward").
@@ -98,28 +100,49 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
            you meet; kata="02" or kata="03" says it outright.
     seconds: per-call time limit (a runaway loop is stopped).
     quiet: return the verdict without printing.
+    show:  draw a wrong step: yours, autograd's and the difference as heatmaps
+           (inline in a notebook, else a PNG whose path is printed; needs matplotlib).
 
     The report is the one pytest prints: a "done" line, a "todo" line, or the
     comparison table and `diagnosis: <id> — <sentence>`. Needs torch only: no
-    pytest run and no clone of the repository.
+    pytest run and no clone of the repository. A name that is no step, or no
+    function to check, is answered in one paragraph (a no-step verdict), never raised.
     """
+    if callable(step) and fn is None:  # check(dprobs): the function itself, named after its step
+        step, fn = getattr(step, "__name__", ""), step
     if fn is None:
         fn = _caller_function(step)
-    chosen, note = _kata(step, kata, fn)
-    if fn is None:
-        raise NameError(f"no function named {step} here: define `def {step}({', '.join(chosen.step(step).params)}):` "
-                        f"first, or pass yours: check({step!r}, my_function)")
-    if not callable(fn):
-        raise TypeError(f"check({step!r}, fn): fn must be your function for {chosen.step(step).signature()}, "
-                        f"not {type(fn).__name__}")
+    try:
+        chosen, note = _kata(str(step), kata, fn)
+        if fn is None:
+            raise NameError(f"no function named {step} here: define `def {chosen.step(step).signature()}:` "
+                            f"first (run its cell), or pass yours: check({step!r}, my_function)")
+        if not callable(fn):
+            raise TypeError(f"check({step!r}, fn): fn must be your function for {chosen.step(step).signature()}, "
+                            f"not {type(fn).__name__}")
+    except (ValueError, NameError, TypeError) as e:
+        verdict = NotebookVerdict("", str(step), "wrong", "no-step", str(e),
+                                  report=f"{step}: not checked\ndiagnosis: no-step — {e}")
+        if not quiet:
+            print(verdict.report)
+        return verdict
     verdict = NotebookVerdict(**vars(check_step(chosen, step, fn, seconds)))
     if not quiet:
         if verdict.status == "done":
             configs = ", ".join(c.label for c in chosen.configs)
             print(f"{step}: done — matches autograd ({configs}){note}")
-        elif verdict.status == "todo" and not verdict.where:
-            print(f"todo: {step} — it still raises NotImplementedError{note}")
+        elif verdict.status == "todo" and verdict.diagnosis == "not-implemented":
+            # a notebook cell's file is a kernel's temporary file: name only a real one
+            where = f"; write it in {shown(verdict.where)}" if verdict.where and "ipykernel_" not in verdict.where \
+                else ""
+            print(f"todo: {step} — it still raises NotImplementedError{where}{note}")
         else:
             print((verdict.report or verdict.line) + note)
         sys.stdout.flush()
+    if show and verdict.status == "wrong":
+        from .picture import show as draw
+
+        line = draw(verdict)
+        if line:
+            print(line)
     return verdict

@@ -7,12 +7,24 @@ from pathlib import Path
 
 
 def repo_root(start: Path | None = None) -> Path | None:
-    """The kata repository holding `start` (default: the current directory): the folder with katas/ and reference/."""
+    """The kata repository holding `start` (default: the current directory): the folder with
+    katas/ and reference/ (a clone), or katas/ with a kata's hints.toml (a workspace of `init`)."""
     here = (start or Path.cwd()).resolve()
     for d in (here, *here.parents):
-        if (d / "katas").is_dir() and (d / "reference").is_dir():
+        if (d / "katas").is_dir() and ((d / "reference").is_dir() or any(d.glob(KATA_HINTS))):
             return d
     return None
+
+
+KATA_HINTS = "katas/[0-9][0-9]_*/hints.toml"  # one per kata folder
+
+
+def shipped_katas() -> Path:
+    """The pristine katas/ that came with the package: the wheel's backprop_ninja/kata_files
+    (package data), or the katas/ beside the package in a clone (an editable install)."""
+    package = Path(__file__).resolve().parent
+    wheel = package / "kata_files"
+    return wheel if wheel.is_dir() else package.parent / "katas"
 
 
 def check_command(folder: str, steps, step: str) -> str:

@@ -29,7 +29,10 @@ def pytest_addoption(parser):
                     help=f"stop a step that runs longer than this (default {DEFAULT_SECONDS:g})")
     group.addoption("--device", dest="bn_device", default=None, metavar="DEVICE",
                     help="run the forward pass, autograd and your steps on DEVICE (default cpu; e.g. cuda)")
+    group.addoption("--show", dest="bn_show", default=None, metavar="DIR",
+                    help="draw each wrong step (yours, autograd's, the difference) as a PNG in DIR; needs matplotlib")
     parser.addini("backprop_ninja_impl", "default for --impl", default="")
+    parser.addini("backprop_ninja_show", "default for --show", default="")
     parser.addini("backprop_ninja_device", "default for --device", default="cpu")
     parser.addini("backprop_ninja_step_timeout", "default for --step-timeout", default=str(DEFAULT_SECONDS))
 
@@ -56,6 +59,7 @@ class KataCheck:
         self.seconds = float(_option(config, "bn_timeout", "backprop_ninja_step_timeout"))
         self.impl = _option(config, "bn_impl", "backprop_ninja_impl")
         self.device = _option(config, "bn_device", "backprop_ninja_device") or "cpu"
+        self.show = _option(config, "bn_show", "backprop_ninja_show")
         if self.device != "cpu":
             self._use_device()
 
@@ -104,6 +108,10 @@ class KataCheck:
         self.request.node.user_properties.append(
             (KEY, _record(verdict)))
         if verdict.status != "done":
+            if self.show and verdict.status == "wrong":
+                from .picture import show
+
+                verdict.report += "\n" + show(verdict, self.request.config.invocation_params.dir / self.show)
             self.fail(verdict)
         return verdict
 

@@ -4,7 +4,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
 from conftest import kata_module
 
 from backprop_ninja import check
@@ -51,13 +50,20 @@ def test_without_fn_it_reads_notebook_globals(capsys):
     assert namespace["verdict"].diagnosis == "sign"
 
 
-def test_a_missing_function_or_an_unknown_step_says_what_to_do():
-    with pytest.raises(NameError, match=r"def dW2\(h, dlogits\)"):
-        check("dW2")
-    with pytest.raises(ValueError, match="did you mean dprobs"):
-        check("probs", REFERENCE.dprobs)
-    with pytest.raises(ValueError, match="kata 02 has no step 'dprobs'"):
-        check("dprobs", REFERENCE.dprobs, kata="02")
+def test_a_missing_function_or_an_unknown_step_answers_in_one_paragraph(capsys):
+    """A notebook user never gets a traceback into the harness: the answer is printed, the verdict is no-step."""
+    for args, kwargs, says in [(("dW2",), {}, r"define `def dW2(h, dlogits):`"),
+                               (("probs", REFERENCE.dprobs), {}, "did you mean dprobs"),
+                               (("dprobs", REFERENCE.dprobs), {"kata": "02"}, "kata 02 has no step 'dprobs'"),
+                               (("dprobs", 3), {}, "fn must be your function for dprobs(probs, dlogprobs)")]:
+        verdict = check(*args, **kwargs)
+        out = capsys.readouterr().out
+        assert verdict.status == "wrong" and verdict.diagnosis == "no-step" and not verdict
+        assert says in out and "Traceback" not in out and "\n\n" not in out.strip()
+
+
+def test_a_function_passed_alone_is_checked_as_the_step_of_its_name(capsys):
+    assert check(REFERENCE.dprobs).status == "done"
 
 
 def test_a_shared_name_means_kata_01_unless_kata_or_the_parameters_say_otherwise(capsys):

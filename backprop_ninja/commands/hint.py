@@ -51,12 +51,12 @@ class KataHints:
         return key in (self.folder, self.number, self.number.lstrip("0"), self.folder[3:])
 
 
-def all_hints(root: Path) -> list[KataHints]:
-    """Every kata of root/katas that has a hints.toml, in kata order."""
+def all_hints(root: Path | None = None, katas_dir: Path | None = None) -> list[KataHints]:
+    """Every kata of root/katas (or of katas_dir) that has a hints.toml, in kata order."""
     from ..hints import load_hints
 
     found = []
-    for path in sorted(root.glob("katas/[0-9][0-9]_*/hints.toml")):
+    for path in sorted((katas_dir or root / "katas").glob("[0-9][0-9]_*/hints.toml")):
         try:
             found.append(KataHints(path.parent.name, load_hints(path)))
         except (OSError, ValueError) as e:  # tomllib.TOMLDecodeError is a ValueError
@@ -96,8 +96,11 @@ def _raises_not_implemented(fn: ast.FunctionDef) -> bool:
     return False
 
 
-def command(step: str, number: str | None = None, level: int | None = None) -> str:
-    """The command line that shows that hint."""
+def command(step: str, number: str | None = None, level: int | None = None, call: bool = False) -> str:
+    """The command line that shows that hint (with call=True, the notebook's hint(...) call)."""
+    if call:
+        return (f"hint({step!r}" + (f", level={level}" if level and level > 1 else "")
+                + (f", kata={number!r}" if number else "") + ")")
     return (f"backprop-ninja hint {step}" + (f" --kata {number}" if number else "")
             + (f" --level {level}" if level and level > 1 else ""))
 
@@ -107,10 +110,10 @@ def check_command(kata: KataHints, step: str) -> str:
     return paths.check_command(kata.folder, list(kata.hints), step)
 
 
-def choose(root: Path, found: list[KataHints], step: str) -> KataHints:
+def choose(katas_dir: Path, found: list[KataHints], step: str) -> KataHints:
     """Of the katas that have `step`, the first where it is still a stub; else the lowest."""
     for k in found:
-        if is_stub(root / "katas" / k.folder / k.module, step):
+        if is_stub(katas_dir / k.folder / k.module, step):
             return k
     return found[0]
 
@@ -128,11 +131,11 @@ def _step_list(katas: list[KataHints], width: int = 88) -> str:
 
 def run(args) -> int:
     root = repo_root()
-    if root is None:
-        return _err("no kata repository here: the hints live in katas/*/hints.toml of your clone; "
-                    "run this inside it")
-    katas = all_hints(root)
+    # outside a clone or workspace (a notebook in Colab): the hints that came with the package
+    katas_dir = root / "katas" if root else paths.shipped_katas()
+    katas = all_hints(katas_dir=katas_dir)
     step, level = args.step, args.level
+    call = getattr(args, "call", False)  # asked from Python (a notebook): show hint(...) calls
     if args.kata:
         katas_given = [k for k in katas if k.matches(args.kata)]
         if not katas_given:
@@ -153,7 +156,7 @@ def run(args) -> int:
         width = min(shutil.get_terminal_size((88, 24)).columns, 88)
         print(f"backprop-ninja hint: {msg}\nThe steps:\n{_step_list(candidates, width)}", file=sys.stderr)
         return 2
-    kata = having[0] if args.kata else choose(root, having, step)
+    kata = having[0] if args.kata else choose(katas_dir, having, step)
     shared = len([k for k in katas if step in k.hints]) > 1
     text = kata.hints[step].get(str(level), "")
     if not text.strip():
@@ -167,12 +170,13 @@ def run(args) -> int:
     print()
     if level < 3:
         more = ", ".join(f"level {n}: {LEVEL_NAMES[n]}" for n in range(level + 1, 4))
-        print(f"more:  {command(step, number, level + 1)}   ({more})")
+        print(f"more:  {command(step, number, level + 1, call)}   ({more})")
     else:
-        print(f"that was the last hint; check it: {check_command(kata, step)}")
+        check = f"check({step!r}" + (f", kata={number!r})" if number else ")") if call else check_command(kata, step)
+        print(f"that was the last hint; check it: {check}")
     for other in katas:
         if other is not kata and step in other.hints:
-            print(f"also in kata {other.number}: {command(step, other.number)}")
+            print(f"also in kata {other.number}: {command(step, other.number, call=call)}")
     return 0
 
 

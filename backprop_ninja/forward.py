@@ -1,0 +1,25 @@
+"""A kata's forward pass as named tensors, for a notebook: `globals().update(forward_values("01"))`."""
+
+from __future__ import annotations
+
+from .katas import kata as find_kata
+from .probes import trace  # the forward pass the probes feed steps from, whatever the kata's model
+
+
+def forward_values(kata: str, quiet: bool = False) -> dict:
+    """Every tensor of the kata's forward pass at its first configuration (the lecture's sizes).
+
+    Returns {name: tensor}, fresh clones without a graph: the parameters, the batch
+    (Xb, Yb) and each line of the forward pass (emb, ..., logprobs, loss), so a
+    notebook can look at shapes and try a line before writing a step. Prints one
+    line per tensor (name and shape) unless quiet. These are the values the
+    lecture probe feeds your steps; check() also tries other sizes and random
+    upstream gradients.
+    """
+    chosen = find_kata(str(kata))
+    cfg = chosen.configs[0]
+    values = {name: t.detach().clone() for name, t in trace(chosen.graph, cfg).values.items()}
+    if not quiet:
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in values.items())
+        print(f"kata {chosen.number}, {cfg.describe()}:\n  {shapes}")
+    return values
