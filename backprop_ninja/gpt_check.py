@@ -77,9 +77,10 @@ def _called(tr: GPTTrace) -> str:
 
 
 def _verdict(kata: Kata, ident: str, sentence: str, body: str, where: str, headline: str = "",
-             status: str = "wrong") -> Verdict:
+             first_failure: tuple = ()) -> Verdict:
     report = f"backward: {headline or ident}\n{body + chr(10) if body else ''}diagnosis: {ident} — {sentence}"
-    return Verdict(kata.folder, "backward", status, ident, sentence, report=report, where=where)
+    return Verdict(kata.folder, "backward", "wrong", ident, sentence, report=report, where=where,
+                   first_failure=first_failure)
 
 
 def _changed(before: dict, kwargs: dict) -> list[str]:
@@ -262,7 +263,8 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
             + (f"  wrong at {', '.join(others)} too\n" if others else "") +
             f"  first failure in backward order: {tr.cfg.label} · d{pname}; at {list(row.worst)} you returned "
             f"{row.got:.6g}, autograd says {row.want:.6g}\n  called: {_called(tr)}")
-    return _verdict(kata, ident, sentence, body, where, headline="wrong values")
+    return _verdict(kata, ident, sentence, body, where, headline="wrong values",
+                    first_failure=(tr.cfg.label, pname, grads[pname], tr.grads[pname]))
 
 
 # --------------------------------------------------------------------------- 100 steps beside autograd

@@ -114,6 +114,7 @@ def test_with_the_reference_every_check_says_done_and_mistakes_get_one_paragraph
         "raises": f'def broken({params}):\n    raise ValueError("a shape I did not expect")\n\n'
                   f'check({first.name!r}, broken, kata={kata.number!r})',
         "show": f"def doubled({params}):\n    got = {first.name}({params})\n"
+                f"    if isinstance(got, dict):\n        return {{k: 2 * g for k, g in got.items()}}\n"
                 f"    return tuple(2 * g for g in got) if isinstance(got, tuple) else 2 * got\n\n"
                 f"check({first.name!r}, doubled, kata={kata.number!r}, show=True)",
         "hint": f"hint({first.name!r}, level=2, kata={kata.number!r})",
