@@ -229,6 +229,10 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
                                "backward still raises NotImplementedError: write it",
                                report=f"todo: backward — {where}", where=where)
             ident, sentence = _error_diagnosis(kata.step(name), err, call, fn)
+            if err.isa("TypeError") and "NoneType" in str(err):
+                sentence = (f"backward raised TypeError: {err}: a value there is None — a step of the classes "
+                            "layernorm, attention or mlp still has its `...` placeholder (paste your kata 05-07 "
+                            "step in), or a function lacks its `return`")
             body = (f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
                     + f"\n  called: {_called(tr)}")
             return _verdict(kata, ident, sentence, body, where, headline="raised an error")

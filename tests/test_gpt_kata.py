@@ -88,6 +88,24 @@ def test_a_missing_gradient_is_named():
     assert verdict.diagnosis == "not-a-tensor" and "no gradient for wpe" in verdict.sentence
 
 
+def test_a_layer_step_not_pasted_in_yet_is_named():
+    stub = kata_module("katas", GPT)
+    solved = kata_module("reference", GPT)
+    mine = types.SimpleNamespace(**{k: getattr(solved, k) for k in ("attention", "mlp")},
+                                 layernorm=stub.layernorm)  # kata 05's steps still placeholders
+
+    def backward(idx, targets, params, acts):
+        B, T = idx.shape
+        V, C = params["wte"].shape
+        dlogits = (torch.softmax(acts["logits"], -1) - torch.nn.functional.one_hot(targets, V)) / (B * T)
+        dx, _, _ = mine.layernorm.backward(dlogits @ params["wte"], params["lnf_w"], acts["lnf_norm"],
+                                           acts["lnf_rstd"])
+        return {"lnf": dx + dx}
+
+    verdict = check_step(GPT, "backward", backward)
+    assert verdict.diagnosis == "exception" and "still has its `...` placeholder" in verdict.sentence
+
+
 def test_changing_a_parameter_in_place_is_caught():
     def zeroing_wte(idx, targets, params, acts):
         grads = _backward(idx, targets, params, acts)
