@@ -16,10 +16,12 @@ the learner's fusion buys:
 - a small GPT's layernorm backward: its atomic chain (layernorm_atomic) vs
   the fused kata-05 dx;
 - a small GPT's attention backward: autograd's (torch.autograd.grad through
-  the same lines) vs the 13 kata-06 steps chained.
+  the same lines) vs the 13 kata-06 steps chained;
+- an AdamW step of `train --model gpt`'s small GPT: autograd vs the kata-08
+  backward (both rows, eager and --compile).
 
-The two GPT rows run at bench sizes (B=16, T=64, C=128, 8 heads), where the
-work outweighs the cost of a call; the kata checks' sizes are too small to time.
+The two GPT layer rows run at bench sizes (B=16, T=64, C=128, 8 heads), where
+the work outweighs the cost of a call; the kata checks' sizes are too small to time.
 
 The atomic baselines come from reference/01_atomic_graph, the worked
 solution, never from the learner's kata 01: the row then measures fusion
@@ -292,22 +294,27 @@ def training_step(bench: Bench) -> Row:
     return Row("training step, n_hidden 200", "forward + loss.backward()", a, "forward + backward (kata 04)", f)
 
 
+def _compiled(bench: Bench, pair, what: str, wait: str) -> tuple[float, float]:
+    """Time the autograd step against the manual one under torch.compile (µs each)."""
+    import torch
+
+    with_autograd, by_hand = pair
+    print(f"compiling the manual {what} ({wait}) ...", flush=True)
+    try:
+        compiled = torch.compile(by_hand)
+        compiled()
+    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
+        raise NotReady(f"torch.compile could not compile the {what}: {type(e).__name__}: "
+                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    return bench.time_pair(with_autograd, compiled)
+
+
 @row
 def compiled_training_step(bench: Bench) -> Row | None:
     """The same step with the manual forward + backward + update under torch.compile (--compile only)."""
     if not bench.compile:
         return None
-    import torch
-
-    with_autograd, by_hand = _training(bench)
-    print("compiling the manual training step (about a minute) ...", flush=True)
-    try:
-        compiled = torch.compile(by_hand)
-        compiled()
-    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
-        raise NotReady(f"torch.compile could not compile the training step: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    a, f = bench.time_pair(with_autograd, compiled)
+    a, f = _compiled(bench, _training(bench), "training step", "about a minute")
     return Row("training step, n_hidden 200", "forward + loss.backward()", a,
                "torch.compile(forward + backward)", f)
 
@@ -378,6 +385,46 @@ def attention(bench: Bench) -> Row:
 
     a, f = bench.time_pair(with_autograd, by_hand)
     return Row("GPT attention backward", "autograd.grad of its lines", a, "13 steps (kata 06)", f)
+
+
+def _gpt_training(bench: Bench):
+    """What both GPT rows time: one AdamW step of `train --model gpt`'s model (C 64, 2 layers, T 16,
+    batch 32) with autograd and with the kata-08 backward, on one fixed batch of the built-in names."""
+    import torch
+
+    from . import gpt, gpt_training
+
+    backward = bench.step("08", "backward")
+    cfg = gpt.TRAIN
+    idx, targets = gpt_training.batch(gpt.stream(), cfg.B, cfg.T, torch.Generator().manual_seed(0))  # (B, T)
+    mine, theirs = gpt.init_training(cfg), gpt.init_training(cfg)
+    opt_mine, opt_theirs = gpt_training.AdamW(mine), gpt_training.AdamW(theirs)
+
+    def with_autograd():
+        opt_theirs.step(gpt_training.autograd_gradients(theirs, idx, targets, cfg.nh)[1], gpt_training.LR)
+
+    def by_hand():
+        _, kwargs = gpt_training.backward_kwargs(mine, idx, targets, cfg.nh)
+        opt_mine.step(backward(**kwargs), gpt_training.LR)
+
+    return with_autograd, by_hand
+
+
+@row
+def gpt_training_step(bench: Bench) -> Row:
+    """One AdamW step of the small GPT: kata 08's backward vs autograd."""
+    with_autograd, by_hand = _gpt_training(bench)
+    a, f = bench.time_pair(with_autograd, by_hand)
+    return Row("GPT training step, C 64", "forward + loss.backward()", a, "forward + backward (kata 08)", f)
+
+
+@row
+def compiled_gpt_training_step(bench: Bench) -> Row | None:
+    """The GPT step with the manual forward + backward + update under torch.compile (--compile only)."""
+    if not bench.compile:
+        return None
+    a, f = _compiled(bench, _gpt_training(bench), "GPT training step", "a minute or two")
+    return Row("GPT training step, C 64", "forward + loss.backward()", a, "torch.compile(forward + backward)", f)
 
 
 def table(rows: list[Row]) -> str:

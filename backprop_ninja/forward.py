@@ -20,10 +20,16 @@ def forward_values(kata: str, quiet: bool = False) -> dict:
     """
     chosen = find_kata(str(kata))
     cfg = chosen.configs[0]
-    # tensors only: a GPT's graph also carries values its fused lines read (nh, the other parameters)
-    values = {name: t.detach().clone() for name, t in trace(chosen.graph, cfg).values.items()
-              if isinstance(t, Tensor)}
+    if chosen.graph is None:  # kata 08: what backward is fed, idx, targets and the params and acts dicts
+        from .gpt_check import trace as gpt_trace
+
+        values = gpt_trace(cfg).kwargs()
+    else:
+        # tensors only: a GPT's graph also carries values its fused lines read (nh, the other parameters)
+        values = {name: t.detach().clone() for name, t in trace(chosen.graph, cfg).values.items()
+                  if isinstance(t, Tensor)}
     if not quiet:
-        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in values.items())
+        shapes = ", ".join(f"{name} {tuple(t.shape) if hasattr(t, 'shape') else f'{{{len(t)} tensors}}'}"
+                           for name, t in values.items())
         print(f"kata {chosen.number}, {cfg.describe()}:\n  {shapes}")
     return values

@@ -206,6 +206,7 @@ def block_parameters(params: dict, l: int) -> dict:
 
 
 def n_layers(params: dict) -> int:
+    """How many blocks the parameters describe."""
     return sum(1 for k in params if k.endswith("_ln_1_w"))
 
 
@@ -323,3 +324,123 @@ MLP = Graph("a small GPT, block 0's MLP as lines", {
     "loss": lambda logits, targets: lm_loss(logits, targets),  # ()
 }, _layer_model({"W_fc": "h0_mlp_W_fc", "b_fc": "h0_mlp_b_fc",
                  "W_proj": "h0_mlp_W_proj", "b_proj": "h0_mlp_b_proj"}))
+
+
+# --------------------------------------------------------------------------- the saved activations (kata 08)
+
+def saved_names(n_layer: int) -> tuple[str, ...]:
+    """The names of what the forward pass keeps for the backward pass (forward_saved), in forward order.
+
+    Per block l (prefix h{l}_): ln_1_norm, ln_1_rstd, ln_1_out (attention's x), attn_q, attn_k,
+    attn_v, attn_att, attn_y, attn_ycat, ln_2_norm, ln_2_rstd, ln_2_out (the MLP's x), mlp_fch,
+    mlp_fch_gelu; then lnf_norm, lnf_rstd, lnf_out and logits.
+    """
+    roles = ("ln_1_norm", "ln_1_rstd", "ln_1_out", "attn_q", "attn_k", "attn_v", "attn_att", "attn_y",
+             "attn_ycat", "ln_2_norm", "ln_2_rstd", "ln_2_out", "mlp_fch", "mlp_fch_gelu")
+    names = [f"h{l}_{r}" for l in range(n_layer) for r in roles]
+    return tuple(names + ["lnf_norm", "lnf_rstd", "lnf_out", "logits"])
+
+
+def forward_saved(params: dict, idx: torch.Tensor, targets: torch.Tensor, nh: int):
+    """`forward`, line by line as in DESIGN §9, keeping every value a backward pass reads.
+
+    Returns (loss, saved, outs): saved holds the names of saved_names (each a
+    contiguous tensor; q, k, v (B, nh, T, hs), att (B, nh, T, T), rstd (B, T, 1),
+    the rest (B, T, C), (B, T, 4C) or logits (B, T, V)); outs holds the outputs
+    each parameter feeds ("x0", "h{l}_ln_1", "h{l}_attn_qkv", "h{l}_attn_out",
+    "h{l}_ln_2", "h{l}_mlp_fch", "h{l}_mlp_out", "lnf"), for the checks' scales.
+    Under autograd it is differentiable like `forward` (the checks compare the two).
+    """
+    B, T = idx.shape
+    saved, outs = {}, {}
+
+    def ln(prefix, x, w, b):
+        mean = x.mean(-1, keepdim=True)  # (B, T, 1)
+        xshift = x - mean  # (B, T, C)
+        var = (xshift**2).mean(-1, keepdim=True)  # (B, T, 1)
+        rstd = (var + EPS) ** -0.5  # (B, T, 1)
+        norm = xshift * rstd  # (B, T, C)
+        out = norm * w + b  # (B, T, C)
+        saved[f"{prefix}_norm"], saved[f"{prefix}_rstd"], saved[f"{prefix}_out"] = norm, rstd, out
+        return out
+
+    x = params["wte"][idx] + params["wpe"][:T]  # (B, T, C)
+    outs["x0"] = x
+    for l in range(n_layers(params)):
+        p = {r: params[n] for r, n in block_names(l).items()}
+        h = f"h{l}"
+        xa = ln(f"{h}_ln_1", x, p["ln_1_w"], p["ln_1_b"])  # (B, T, C)
+        C = xa.shape[-1]
+        hs = C // nh
+        qkv = xa @ p["attn_W_attn"] + p["attn_b_attn"]  # (B, T, 3C)
+        q, k, v = qkv.split(C, dim=2)  # each (B, T, C)
+        q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        preatt = (q @ k.transpose(-2, -1)) * hs**-0.5  # (B, nh, T, T)
+        att = preatt.masked_fill(causal_mask(T, idx.device) == 0, float("-inf")).softmax(-1)  # (B, nh, T, T)
+        y = att @ v  # (B, nh, T, hs)
+        ycat = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        attn_out = ycat @ p["attn_W_proj"] + p["attn_b_proj"]  # (B, T, C)
+        saved.update({f"{h}_attn_q": q, f"{h}_attn_k": k, f"{h}_attn_v": v, f"{h}_attn_att": att,
+                      f"{h}_attn_y": y, f"{h}_attn_ycat": ycat})
+        x = x + attn_out  # (B, T, C): the residual adds the branch
+        xm = ln(f"{h}_ln_2", x, p["ln_2_w"], p["ln_2_b"])  # (B, T, C)
+        fch = xm @ p["mlp_W_fc"] + p["mlp_b_fc"]  # (B, T, 4C)
+        fch_gelu = gelu(fch)  # (B, T, 4C)
+        mlp_out = fch_gelu @ p["mlp_W_proj"] + p["mlp_b_proj"]  # (B, T, C)
+        saved[f"{h}_mlp_fch"], saved[f"{h}_mlp_fch_gelu"] = fch, fch_gelu
+        x = x + mlp_out  # (B, T, C)
+        outs.update({f"{h}_ln_1": xa, f"{h}_attn_qkv": qkv, f"{h}_attn_out": attn_out, f"{h}_ln_2": xm,
+                     f"{h}_mlp_fch": fch, f"{h}_mlp_out": mlp_out})
+    lnf = ln("lnf", x, params["lnf_w"], params["lnf_b"])  # (B, T, C)
+    outs["lnf"] = lnf
+    logits = lnf @ params["wte"].T  # (B, T, V): the tied lm_head
+    saved["logits"] = logits
+    loss = torch.nn.functional.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
+    return loss, saved, outs
+
+
+def fed_by(name: str) -> tuple[str, ...]:
+    """The outputs of forward_saved's `outs` that parameter `name` feeds directly (for its scale)."""
+    if name == "wte":
+        return ("x0", "lnf")  # the embedding, and the lm_head reads lnf against wte
+    if name == "wpe":
+        return ("x0",)
+    if name.startswith("lnf_"):
+        return ("lnf",)
+    h, role = name.split("_", 1)
+    where = {"ln_1_w": "ln_1", "ln_1_b": "ln_1", "attn_W_attn": "attn_qkv", "attn_b_attn": "attn_qkv",
+             "attn_W_proj": "attn_out", "attn_b_proj": "attn_out", "ln_2_w": "ln_2", "ln_2_b": "ln_2",
+             "mlp_W_fc": "mlp_fch", "mlp_b_fc": "mlp_fch", "mlp_W_proj": "mlp_out", "mlp_b_proj": "mlp_out"}
+    return (f"{h}_{where[role]}",)
+
+
+def backward_order(names) -> tuple[str, ...]:
+    """Parameter names in the order a backward pass finishes them: from lnf back to wpe, wte last
+    (its gradient is complete only once the embedding's part joins the lm_head's)."""
+    rest = [n for n in reversed(list(names)) if n != "wte"]
+    return tuple(rest + ["wte"])
+
+
+# --------------------------------------------------------------------------- training (train --model gpt)
+
+#: the model `train --model gpt` trains: C 64, 2 layers, 4 heads, block size 16, batch 32
+TRAIN = GPTConfig(label="training", B=32, T=16, C=64, nh=4, n_layer=2, seed=1337, std=0.02)
+
+
+def init_training(cfg: GPTConfig) -> dict[str, torch.Tensor]:
+    """GPT-2's initialisation: weights N(0, std) with std 0.02, the residual projections' scaled by
+    1/sqrt(2*n_layer), biases 0, layernorm gains 1. Same names and shapes as init_parameters."""
+    shapes = {k: v.shape for k, v in init_parameters(dataclasses.replace(cfg, device="cpu")).items()}
+    g = torch.Generator().manual_seed(cfg.seed)
+    p = {}
+    for name, shape in shapes.items():
+        if name.endswith("_w"):  # layernorm gains
+            p[name] = torch.ones(shape, dtype=torch.float64)
+        elif name.endswith(("_b", "_b_attn", "_b_proj", "_b_fc")):
+            p[name] = torch.zeros(shape, dtype=torch.float64)
+        else:
+            std = cfg.std / math.sqrt(2 * cfg.n_layer) if name.endswith("_W_proj") else cfg.std
+            p[name] = torch.randn(shape, generator=g, dtype=torch.float64) * std
+    return {k: v.to(device=cfg.device, dtype=cfg.dtype) for k, v in p.items()}

@@ -34,9 +34,9 @@ class Kata:
 
     folder: str  # e.g. "01_atomic_graph"
     title: str
-    graph: lecture.Graph
+    graph: lecture.Graph | None  # None: the kata has a check of its own (08: gpt_check)
     steps: tuple[Step, ...]
-    configs: tuple[Config, ...]
+    configs: tuple  # lecture.Config, or gpt.GPTConfig for kata 08
 
     @property
     def number(self) -> str:
@@ -145,6 +145,10 @@ KATAS = (
     Kata("05_layernorm", "layernorm of a small GPT", gpt.LAYERNORM, LAYERNORM_STEPS, GPT_CONFIGS),
     Kata("06_attention", "causal self-attention of a small GPT", gpt.ATTENTION, ATTENTION_STEPS, GPT_CONFIGS),
     Kata("07_mlp", "the MLP of a small GPT", gpt.MLP, MLP_STEPS, GPT_CONFIGS),
+    # the whole GPT: a dict of gradients whose names depend on the layers, checked by gpt_check (graph None)
+    Kata("08_gpt", "the whole GPT's backward pass", None,
+         (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
+         (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
 )
 
 

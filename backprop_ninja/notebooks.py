@@ -48,7 +48,8 @@ def notebook_path(katas_dir: Path, kata: Kata) -> Path:
 
 def _segments(source: str):
     """The stub's top-level pieces: ("setup", code) for each statement that is not a function
-    (imports), ("function", name, code) for each def, in file order. The docstring is dropped
+    or a class (imports), ("function", name, code) for each def and class (kata 08's layer
+    classes get a cell of their own, like a helper), in file order. The docstring is dropped
     (the README says it better), and so are `# noqa` marks meant for the linter."""
     lines = source.splitlines()
     tree = ast.parse(source)
@@ -59,7 +60,7 @@ def _segments(source: str):
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         code = "\n".join(lines[start - 1:node.end_lineno])
         code = re.sub(r"\s*# noqa\b[^\n]*", "", code)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             yield "function", node.name, code
         else:
             yield "setup", None, code

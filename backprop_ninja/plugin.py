@@ -100,8 +100,11 @@ class KataCheck:
         return self.done(check_chain(self.kata, self.module, self.seconds))
 
     def training(self, steps: int = 100) -> Verdict:
-        """Train a few SGD steps with backward() and with autograd; they must stay together."""
-        from .follow import check_training
+        """Train a few steps with backward() and with autograd; they must stay together."""
+        if self.kata.graph is None:  # kata 08: AdamW steps of the GPT
+            from .gpt_check import check_training
+        else:
+            from .follow import check_training
 
         return self.done(check_training(self.kata, self.module, steps, self.seconds, device=self.device))
 

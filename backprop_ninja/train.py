@@ -28,6 +28,7 @@ from pathlib import Path
 
 # the lecture's numbers, as the CLI's defaults (tests check they match backprop_ninja.training)
 STEPS = 200_000
+GPT_STEPS = 8_000  # --model gpt (tests check it matches backprop_ninja.gpt_training)
 N_HIDDEN = 200
 SEED = 2147483647
 LR_DROP = 100_000
@@ -54,12 +55,16 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "'reference' = the worked solutions (also $BACKPROP_NINJA_IMPL; default katas/)")
     p.add_argument("--data", metavar="FILE", default=None,
                    help="names.txt (default: $BACKPROP_NINJA_DATA, else the cache, else a download)")
-    p.add_argument("--steps", metavar="N", type=int, default=STEPS,
-                   help=f"training steps, 1 to {MAX_STEPS:,} (default {STEPS:,}). The learning rate is 0.1, "
-                        f"then 0.01 from step {LR_DROP:,} as in the notebook; a run of at most {LR_DROP:,} "
-                        "steps drops it at half its steps")
+    p.add_argument("--model", choices=("mlp", "gpt"), default="mlp",
+                   help="mlp: kata 04's network (default); gpt: the small GPT with your kata 08 backward")
+    p.add_argument("--autograd", action="store_true",
+                   help="--model gpt: the same seeded run on autograd's gradients (the yardstick)")
+    p.add_argument("--steps", metavar="N", type=int, default=None,
+                   help=f"training steps, 1 to {MAX_STEPS:,} (default {STEPS:,}; --model gpt: {GPT_STEPS:,}). "
+                        f"The MLP's learning rate is 0.1, then 0.01 from step {LR_DROP:,} as in the notebook; "
+                        f"a run of at most {LR_DROP:,} steps drops it at half its steps")
     p.add_argument("--hidden", metavar="H", type=int, default=N_HIDDEN,
-                   help=f"n_hidden, 1 to {MAX_HIDDEN:,} (default {N_HIDDEN})")
+                   help=f"n_hidden of the MLP, 1 to {MAX_HIDDEN:,} (default {N_HIDDEN})")
     p.add_argument("--seed", metavar="S", type=int, default=SEED,
                    help=f"seed of the initial parameters and of the batches, 0 to 2**63-1 (default {SEED})")
     p.add_argument("--device", metavar="D", default="cpu", help="cpu or cuda (default cpu)")
@@ -83,6 +88,13 @@ def run(args: argparse.Namespace) -> int:
 
     threads = torch.get_num_threads()
     try:
+        if args.model == "gpt":
+            from .gpt_training import GPTTrainError, train
+
+            try:
+                return train(args) or 0
+            except GPTTrainError as e:
+                raise TrainError(str(e)) from None
         return _train(args)
     except (TrainError, loader.ImplError, DataError, BackwardError) as e:
         print(e, file=sys.stderr)
@@ -177,6 +189,10 @@ def resolve_device(name: str):
 
 def _train(args: argparse.Namespace) -> int:
     """Check everything, train, report; returns the exit code (1 when the plot could not be written)."""
+    if args.autograd:
+        raise TrainError("--autograd trains the GPT's twin: use it with --model gpt.")
+    if args.steps is None:
+        args.steps = STEPS
     check_numbers(args)
     plot = check_plot_path(args.plot) if args.plot else None
     if plot:

@@ -1,0 +1,173 @@
+"""Kata 08: the saved forward pass, the check's report, and the 100-step training check."""
+
+import types
+
+import pytest
+import torch
+import variants
+from conftest import kata_module
+
+from backprop_ninja import gpt, gpt_check, mistakes
+from backprop_ninja.checker import check_step
+from backprop_ninja.katas import kata
+from backprop_ninja.mistakes.gpt import _backward
+
+GPT = kata("08")
+
+
+def as_module(fn):
+    return types.SimpleNamespace(backward=fn)
+
+
+def reference():
+    return kata_module("reference", GPT).backward
+
+
+# --------------------------------------------------------------------------- the model's saved values
+
+@pytest.mark.parametrize("cfg", [gpt.MODEL, gpt.ODD, gpt.FLOAT64], ids=lambda c: c.label)
+def test_forward_saved_is_forward_line_for_line(cfg):
+    params, batch = gpt.init_parameters(cfg), gpt.make_batch(cfg)
+    logits, loss = gpt.forward(params, batch["idx"], batch["targets"], cfg.nh)
+    again, saved, _ = gpt.forward_saved(params, batch["idx"], batch["targets"], cfg.nh)
+    assert torch.equal(loss, again) and torch.equal(logits, saved["logits"])
+    assert tuple(saved) == gpt.saved_names(cfg.n_layer)
+
+
+def test_the_saved_values_have_the_documented_shapes():
+    cfg = gpt.MODEL
+    B, T, C, nh, hs = cfg.B, cfg.T, cfg.C, cfg.nh, cfg.hs
+    tr = gpt_check.trace(cfg)
+    assert tr.acts["h1_attn_q"].shape == (B, nh, T, hs) and tr.acts["h1_attn_att"].shape == (B, nh, T, T)
+    assert tr.acts["h0_ln_1_rstd"].shape == (B, T, 1) and tr.acts["h0_mlp_fch"].shape == (B, T, 4 * C)
+    assert all(v.is_contiguous() for v in tr.acts.values())
+
+
+def test_backward_order_ends_with_wte_after_wpe():
+    order = gpt.backward_order(gpt.parameter_names(gpt.MODEL))
+    assert order[:2] == ("lnf_b", "lnf_w") and order[-2:] == ("wpe", "wte")
+    assert sorted(order) == sorted(gpt.parameter_names(gpt.MODEL))
+
+
+def test_training_init_is_gpt2s():
+    p = gpt.init_training(gpt.TRAIN)
+    assert set(p) == set(gpt.parameter_names(gpt.TRAIN))
+    assert torch.equal(p["h0_ln_1_w"], torch.ones(64)) and torch.equal(p["h1_mlp_b_fc"], torch.zeros(256))
+    assert 0.015 < float(p["wte"].std()) < 0.025
+    assert float(p["h0_mlp_W_proj"].std()) < 0.6 * float(p["h0_mlp_W_fc"].std())  # 1/sqrt(2*n_layer)
+
+
+# --------------------------------------------------------------------------- the report
+
+def test_a_slip_is_placed_by_the_first_wrong_gradient_in_backward_order():
+    def doubled_W_fc(idx, targets, params, acts):
+        grads = _backward(idx, targets, params, acts)
+        grads["h0_mlp_W_fc"] = 2 * grads["h0_mlp_W_fc"]
+        return grads
+
+    verdict = check_step(GPT, "backward", doubled_W_fc)
+    assert (verdict.status, verdict.diagnosis) == ("wrong", "scale")
+    assert "first wrong in backward order: dh0_mlp_W_fc" in verdict.sentence
+    assert "times 2" in verdict.sentence
+
+
+def test_a_catalogued_slip_early_in_the_pass_names_what_follows_as_inherited():
+    m = next(m for m in mistakes.of(GPT.folder, "backward") if m.name == "backward_attention_without_scale")
+    verdict = check_step(GPT, "backward", m.fn)
+    assert "first wrong in backward order: dh1_attn_b_attn" in verdict.sentence
+    assert "after dh1_attn_W_proj" in verdict.sentence and "inherits" in verdict.sentence
+
+
+def test_a_missing_gradient_is_named():
+    def without_wpe(idx, targets, params, acts):
+        grads = _backward(idx, targets, params, acts)
+        del grads["wpe"]
+        return grads
+
+    verdict = check_step(GPT, "backward", without_wpe)
+    assert verdict.diagnosis == "not-a-tensor" and "no gradient for wpe" in verdict.sentence
+
+
+def test_a_layer_step_not_pasted_in_yet_is_named():
+    stub = kata_module("katas", GPT)
+    solved = kata_module("reference", GPT)
+    mine = types.SimpleNamespace(**{k: getattr(solved, k) for k in ("attention", "mlp")},
+                                 layernorm=stub.layernorm)  # kata 05's steps still placeholders
+
+    def backward(idx, targets, params, acts):
+        B, T = idx.shape
+        V, C = params["wte"].shape
+        dlogits = (torch.softmax(acts["logits"], -1) - torch.nn.functional.one_hot(targets, V)) / (B * T)
+        dx, _, _ = mine.layernorm.backward(dlogits @ params["wte"], params["lnf_w"], acts["lnf_norm"],
+                                           acts["lnf_rstd"])
+        return {"lnf": dx + dx}
+
+    verdict = check_step(GPT, "backward", backward)
+    assert verdict.diagnosis == "exception" and "still has its `...` placeholder" in verdict.sentence
+
+
+def test_changing_a_parameter_in_place_is_caught():
+    def zeroing_wte(idx, targets, params, acts):
+        grads = _backward(idx, targets, params, acts)
+        params["wte"].zero_()
+        return grads
+
+    assert check_step(GPT, "backward", zeroing_wte).diagnosis == "mutated-input"
+
+
+# --------------------------------------------------------------------------- 100 AdamW steps beside autograd
+
+def test_the_reference_backward_trains_like_autograd():
+    verdict = gpt_check.check_training(GPT, kata_module("reference", GPT))
+    assert verdict.status == "done", verdict.report
+
+
+def test_the_stub_waits_as_todo():
+    verdict = gpt_check.check_training(GPT, kata_module("katas", GPT))
+    assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
+
+
+@pytest.mark.parametrize("name", ["backward_without_the_tie", "backward_residual_overwritten",
+                                  "backward_dwte_overwritten", "backward_loss_over_B"])
+def test_a_wrong_gradient_makes_the_run_leave_autograd_and_says_when(name):
+    m = next(m for m in mistakes.of(GPT.folder, "backward") if m.name == name)
+    verdict = gpt_check.check_training(GPT, as_module(m.fn), steps=3)
+    assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
+    assert "at step 1 of 3" in verdict.sentence
+
+
+def stale_dwte_buffer():
+    """A backward that keeps dwte's buffer between calls and forgets to zero it: right on the first call."""
+    kept = {}
+
+    def backward(idx, targets, params, acts):
+        grads = _backward(idx, targets, params, acts)
+        wte = params["wte"]
+        buffer = kept.setdefault((wte.shape, wte.dtype, wte.device), torch.zeros_like(wte))
+        buffer += grads["wte"]  # the buffer should start from zero at every call
+        grads["wte"] = buffer.clone()
+        return grads
+    return backward
+
+
+def test_a_slip_past_every_gradient_check_is_caught_by_training():
+    backward = stale_dwte_buffer()
+    assert check_step(GPT, "backward", backward).status == "done"
+    verdict = gpt_check.check_training(GPT, as_module(backward))
+    assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
+    assert "dwte differs from autograd's at the same parameters and batch" in verdict.sentence
+
+
+def test_an_error_inside_backward_is_quoted():
+    def backward(**kwargs):
+        raise ValueError("boom")
+
+    verdict = gpt_check.check_training(GPT, as_module(backward), steps=2)
+    assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
+
+
+@pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == GPT.folder],
+                         ids=lambda fn: fn.__name__)
+def test_a_correct_variant_trains_like_autograd(fn):
+    verdict = gpt_check.check_training(GPT, as_module(fn))
+    assert verdict.status == "done", verdict.report

@@ -1,0 +1,136 @@
+"""`train --model gpt`: the streams, the schedule, the twin loops, and the command end to end.
+
+Everything trains tiny runs on a few hundred synthetic names the tests write: no names.txt.
+"""
+
+import argparse
+from pathlib import Path
+
+import pytest
+import torch
+from test_train import one_thread_and_a_clean_environment, synthetic_names  # noqa: F401 (an autouse fixture)
+
+from backprop_ninja import gpt, gpt_training, loader, train
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = REPO / "reference" / "08_gpt" / "gpt.py"
+TINY = gpt.GPTConfig(label="tiny", B=4, T=8, C=16, nh=2, n_layer=1, std=0.02, seed=3)
+
+
+@pytest.fixture
+def names_file(tmp_path):
+    path = tmp_path / "names.txt"
+    path.write_text("\n".join(synthetic_names()) + "\n")
+    return path
+
+
+def train_cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="backprop-ninja")
+    train.register(parser.add_subparsers())
+    args = parser.parse_args(["train", *argv])
+    return args.func(args)
+
+
+def test_streams_split_by_name_and_end_every_name_with_a_dot():
+    words = synthetic_names()
+    s = gpt_training.make_streams(words)
+    assert (s.train == 0).sum() == int(0.8 * len(words))
+    assert (s.val == 0).sum() == int(0.9 * len(words)) - int(0.8 * len(words))
+    assert len(s.train) + len(s.val) + len(s.test) == sum(len(w) + 1 for w in words)
+    assert s.train[-1] == 0 and s.itos[0] == "."
+
+
+def test_a_batch_is_windows_with_targets_shifted_by_one():
+    data = torch.arange(100)
+    idx, targets = gpt_training.batch(data, 5, 7, torch.Generator().manual_seed(0))
+    assert idx.shape == targets.shape == (5, 7)
+    assert torch.equal(targets, idx + 1)
+
+
+def test_the_learning_rate_warms_up_then_decays_by_a_cosine():
+    lr = [gpt_training.learning_rate(i, 1000, warmup=100) for i in range(1000)]
+    assert lr[0] == pytest.approx(gpt_training.LR / 100) and lr[99] == pytest.approx(gpt_training.LR)
+    assert all(a >= b for a, b in zip(lr[100:], lr[101:]))
+    assert lr[-1] == pytest.approx(gpt_training.MIN_LR, rel=1e-3)
+
+
+def test_cli_default_steps_are_the_gpt_trainings():
+    assert train.GPT_STEPS == gpt_training.STEPS
+
+
+def test_manual_and_autograd_loops_stay_together():
+    streams = gpt_training.make_streams(synthetic_names())
+    cfg = gpt.GPTConfig(**{**TINY.__dict__, "dtype": torch.float64, "vocab_size": streams.vocab_size})
+    backward = loader.load(REFERENCE).backward
+    mine, mine_losses = gpt_training.fit(gpt_training.manual_gradients(backward, cfg.nh), streams, cfg, steps=30,
+                                         progress=False, eval_every=1000)
+    twin, twin_losses = gpt_training.fit(lambda p, i, t: gpt_training.autograd_gradients(p, i, t, cfg.nh), streams,
+                                         cfg, steps=30, progress=False, eval_every=1000)
+    torch.testing.assert_close(mine_losses, twin_losses, rtol=1e-9, atol=1e-9)
+    for name in mine:
+        torch.testing.assert_close(mine[name], twin[name], rtol=1e-8, atol=1e-10, msg=name)
+
+
+def test_samples_are_reproducible_names_that_stop_at_a_dot_or_the_length_limit():
+    streams = gpt_training.make_streams(synthetic_names())
+    cfg = gpt.GPTConfig(**{**TINY.__dict__, "vocab_size": streams.vocab_size})
+    params = gpt.init_training(cfg)  # untrained: some names run to the limit
+    names = gpt_training.sample(params, cfg, streams.itos, max_len=12)
+    assert len(names) == 20 and all("." not in n[:-1] and (n.endswith(".") or len(n) == 12) for n in names)
+    assert gpt_training.sample(params, cfg, streams.itos, max_len=12) == names
+
+
+def _final(out: list[str]) -> tuple[float, float, list[str]]:
+    i = next(i for i, line in enumerate(out) if line.startswith("train "))
+    assert out[i + 1].startswith("val ")
+    return float(out[i].split()[1]), float(out[i + 1].split()[1]), out[i + 2:i + 22]
+
+
+def test_train_gpt_prints_losses_and_twenty_names(names_file, capsys):
+    assert train_cli("--model", "gpt", "--impl", str(REPO / "reference"), "--data", str(names_file),
+                     "--steps", "40") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("training a GPT") and "reference/08_gpt/gpt.py" in out[0]
+    assert any(line.startswith("     40/     40: train ") for line in out)
+    train_loss, val_loss, names = _final(out)
+    assert 0 < train_loss < 4 and 0 < val_loss < 4
+    assert len(names) == 20 and all("." not in n[:-1] for n in names)
+
+
+def test_autograd_is_the_same_seeded_run(names_file, capsys):
+    assert train_cli("--model", "gpt", "--impl", str(REPO / "reference"), "--data", str(names_file),
+                     "--steps", "20") == 0
+    mine = _final(capsys.readouterr().out.splitlines())
+    assert train_cli("--model", "gpt", "--autograd", "--data", str(names_file), "--steps", "20") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "autograd's gradients" in out[0]
+    twin = _final(out)
+    assert abs(mine[0] - twin[0]) < 1e-3 and abs(mine[1] - twin[1]) < 1e-3
+
+
+def test_the_stub_says_to_finish_kata_08_before_reading_data(tmp_path, capsys):
+    assert train_cli("--model", "gpt", "--impl", str(REPO / "katas"), "--data", str(tmp_path / "none.txt")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("kata 08's backward is not written yet") and "--impl reference" in err
+    assert err.count("\n") == 1
+
+
+def test_autograd_belongs_to_the_gpt(capsys):
+    assert train_cli("--autograd") == 1
+    assert "--model gpt" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_cuda_without_a_gpu_is_one_sentence(names_file, capsys):
+    assert train_cli("--model", "gpt", "--impl", str(REPO / "reference"), "--data", str(names_file),
+                     "--device", "cuda") == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "sees no such CUDA GPU" in captured.err
+
+
+def test_plot_writes_a_png(tmp_path, names_file):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "loss.png"
+    assert train_cli("--model", "gpt", "--autograd", "--data", str(names_file), "--steps", "5",
+                     "--plot", str(png)) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
