@@ -25,7 +25,7 @@ def pytest_addoption(parser):
     group.addoption("--impl", dest="bn_impl", default=None, metavar="PATH",
                     help="check the kata modules under PATH, a tree shaped like katas/ "
                          f"(e.g. reference); also ${loader.ENV}")
-    group.addoption("--step-timeout", dest="bn_timeout", default=None, type=float, metavar="SECONDS",
+    group.addoption("--step-timeout", dest="bn_timeout", default=None, metavar="SECONDS",
                     help=f"stop a step that runs longer than this (default {DEFAULT_SECONDS:g})")
     group.addoption("--device", dest="bn_device", default=None, metavar="DEVICE",
                     help="run the forward pass, autograd and your steps on DEVICE (default cpu; e.g. cuda)")
@@ -38,12 +38,41 @@ def pytest_configure(config):
     """Register the kata marker and start the per-kata tally."""
     config.addinivalue_line("markers", "kata(folder): a test of the kata in that folder of katas/")
     config.addinivalue_line("filterwarnings", "ignore:Failed to initialize NumPy")
+    step_seconds(config)  # a bad --step-timeout is a usage error before anything runs
     _TALLY.clear()
 
 
 def _option(config, dest: str, ini: str):
     value = config.getoption(dest)
     return value if value not in (None, "") else (config.getini(ini) or None)
+
+
+def step_seconds(config) -> float:
+    """--step-timeout (or its ini twin) as a number of seconds above 0; a pytest.UsageError otherwise."""
+    import math
+
+    raw = _option(config, "bn_timeout", "backprop_ninja_step_timeout")
+    name = "--step-timeout" if config.getoption("bn_timeout") not in (None, "") else "backprop_ninja_step_timeout"
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise pytest.UsageError(f"{name} {raw}: give the time limit per step as a number of seconds above 0, "
+                                f"e.g. {name} {DEFAULT_SECONDS:g}")
+    return seconds
+
+
+def pytest_collect_file(file_path, parent):
+    """Start the worker as soon as a kata's test file is collected: its import of torch overlaps collection."""
+    if file_path.name.startswith("test_") and file_path.parent.name in _FOLDERS:
+        from . import guard
+
+        device = _option(parent.config, "bn_device", "backprop_ninja_device") or "cpu"
+        guard.start(device)
+
+
+_FOLDERS = frozenset(k.folder for k in katas.KATAS)
 
 
 class KataCheck:
@@ -53,7 +82,7 @@ class KataCheck:
         self.request = request
         self.kata = katas.kata(request.path.parent.name)
         config = request.config
-        self.seconds = float(_option(config, "bn_timeout", "backprop_ninja_step_timeout"))
+        self.seconds = step_seconds(config)
         self.impl = _option(config, "bn_impl", "backprop_ninja_impl")
         self.device = _option(config, "bn_device", "backprop_ninja_device") or "cpu"
         if self.device != "cpu":
@@ -74,11 +103,14 @@ class KataCheck:
             self.kata, configs=tuple(dataclasses.replace(c, device=self.device) for c in self.kata.configs))
 
     @property
-    def module(self):
-        """The learner's module (raises KataFailure with the reason if it cannot load)."""
+    def module(self) -> loader.Learner:
+        """The learner's file, read, then imported in the worker (KataFailure with the reason if it cannot be)."""
+        from . import guard
+
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)
-            return loader.load(loader.kata_file(root, self.kata))
+            guard.worker(self.device)
+            return loader.open_file(loader.kata_file(root, self.kata), self.seconds)
         except loader.ImplError as e:
             self.fail(Verdict(self.kata.folder, "", "wrong", "import-error", str(e),
                               report=f"diagnosis: import-error — {e}"))

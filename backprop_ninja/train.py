@@ -106,7 +106,7 @@ def _train(args: argparse.Namespace) -> None:
 
     kata = katas.kata("04")
     path = loader.kata_file(loader.impl_root(args.impl), kata)
-    backward = loader.step_function(loader.load(path), kata, "backward")
+    backward = loader.step_function(loader.open_file(path), kata, "backward")
     warning = training.check_backward(backward, n_hidden=args.hidden, seed=args.seed, device=device)
     if warning:
         print(warning, file=sys.stderr)
