@@ -23,7 +23,7 @@ MISSING = "not in this checkout"
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("status", help="every kata and step: done / wrong / todo, and the next step",
-                              description="Check every step of every kata (in this process, without running pytest) "
+                              description="Check every step of every kata (without running pytest) "
                                           "and name the next step to write.")
     p.add_argument("--impl", metavar="PATH", default=None,
                    help="check the kata modules under PATH, a tree shaped like katas/ (e.g. reference); "
