@@ -174,7 +174,7 @@ def call_step(fn, kwargs: dict, seconds: float = 10.0, trusted: bool | None = No
         if "error" in answer:
             return Call(error=raised(answer["error"]))
         w.loaded.add(spec["path"])
-    answer = w.request({"op": "call", "fn": spec, "kwargs": kwargs}, seconds)
+    answer = w.request({"op": "call", "fn": spec, "kwargs": kwargs, "watch": spec["kind"] != "file"}, seconds)
     show(answer)
     try:
         mutated = tuple(str(m) for m in answer.get("mutated", ()))

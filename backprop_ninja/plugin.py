@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 
-from . import katas, loader
-from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in
-from .paths import shown
+from . import guard
+
+
+def _asked_for_katas(argv: list[str]) -> bool:
+    """pytest was asked for a kata folder or file (katas/, 01_atomic_graph, ...), and is no xdist controller."""
+    if any(a in ("-n", "--numprocesses", "--dist") or a.startswith(("-n", "--numprocesses=")) for a in argv):
+        return False
+    kata_path = re.compile(r"(^|[/\\])(katas|\d\d_[a-z0-9_]+)([/\\]|$|::|\.py)")
+    return any(not a.startswith("-") and kata_path.search(a) for a in argv)
+
+
+if _asked_for_katas(sys.argv[1:]):
+    guard.start()  # before this process imports torch (next line): the two imports overlap
+
+from . import katas, loader  # noqa: E402  (after the early start, on purpose)
+from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in  # noqa: E402
+from .paths import shown  # noqa: E402
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 
@@ -66,8 +83,6 @@ def step_seconds(config) -> float:
 def pytest_collect_file(file_path, parent):
     """Start the worker as soon as a kata's test file is collected: its import of torch overlaps collection."""
     if file_path.name.startswith("test_") and file_path.parent.name in _FOLDERS:
-        from . import guard
-
         device = _option(parent.config, "bn_device", "backprop_ninja_device") or "cpu"
         guard.start(device)
 
@@ -105,7 +120,6 @@ class KataCheck:
     @property
     def module(self) -> loader.Learner:
         """The learner's file, read, then imported in the worker (KataFailure with the reason if it cannot be)."""
-        from . import guard
 
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)

@@ -17,6 +17,7 @@ import struct
 import torch
 
 _LENGTH = struct.Struct("<Q")
+_ALIGN = 16
 _DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
     torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)}
@@ -46,9 +47,10 @@ def encode(value) -> bytes:
     blobs, meta = [], []
     for t in tensors:
         cpu = t.detach().to("cpu").contiguous()
-        blobs.append(ctypes.string_at(cpu.data_ptr(), cpu.numel() * cpu.element_size()) if cpu.numel() else b"")
+        nbytes = cpu.numel() * cpu.element_size()
         meta.append({"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
-                     "device": str(t.device), "nbytes": len(blobs[-1])})
+                     "device": str(t.device), "nbytes": nbytes})
+        blobs.append((ctypes.string_at(cpu.data_ptr(), nbytes) if nbytes else b"") + bytes(_padding(nbytes)))
     header = json.dumps({"body": body, "tensors": meta}).encode()
     payload = _LENGTH.pack(len(header)) + header + b"".join(blobs)
     return _LENGTH.pack(len(payload)) + payload
@@ -60,14 +62,20 @@ def decode(payload: bytes):
         (size,) = _LENGTH.unpack_from(payload)
         header = json.loads(payload[_LENGTH.size:_LENGTH.size + size])
         offset = _LENGTH.size + size
-        tensors = []
+        raw = payload[offset:]
+        # one copy into torch's own memory; every tensor is a view of it
+        data = torch.frombuffer(bytearray(raw), dtype=torch.uint8).clone() if raw else torch.empty(0, dtype=torch.uint8)
+        offset, tensors = 0, []
         for m in header["tensors"]:
             dtype = _DTYPES[m["dtype"]]
             shape = [int(s) for s in m["shape"]]
-            raw = payload[offset:offset + int(m["nbytes"])]
-            offset += len(raw)
-            flat = torch.frombuffer(bytearray(raw), dtype=dtype) if raw else torch.empty(0, dtype=dtype)
-            tensors.append(flat.reshape(shape).to(torch.device(m["device"])))
+            nbytes = int(m["nbytes"])
+            if nbytes < 0 or offset + nbytes > len(data):
+                raise ValueError("a tensor runs past the end of the frame")
+            flat = data[offset:offset + nbytes].view(dtype) if nbytes else torch.empty(0, dtype=dtype)
+            offset += nbytes + _padding(nbytes)
+            t = flat.view(shape)
+            tensors.append(t if m["device"] == "cpu" else t.to(torch.device(m["device"])))
 
         def rebuild(x):
             if isinstance(x, dict):
@@ -81,6 +89,11 @@ def decode(payload: bytes):
         return rebuild(header["body"])
     except (ValueError, KeyError, IndexError, TypeError, RuntimeError, RecursionError, struct.error) as e:
         raise WireError(f"a malformed frame ({type(e).__name__}: {e})") from None
+
+
+def _padding(nbytes: int) -> int:
+    """Bytes after a tensor's, so that the next one starts aligned for any dtype."""
+    return -nbytes % _ALIGN
 
 
 def read(stream) -> bytes | None:

@@ -202,7 +202,9 @@ class _State:
         with _captured() as printed:
             try:
                 fn = self.resolve(spec)
-                with torch.no_grad(), _watch():
+                # a kata file was read whole before it ran (scan.py); a function sent by its code
+                # may not have been, so requires_grad=True is watched for op by op (~10 us an op)
+                with torch.no_grad(), _watch() if request.get("watch") else contextlib.nullcontext():
                     result = fn(**kwargs)
                 if ASKED_FOR_GRAD:
                     from .guard import GraphAttached
