@@ -78,7 +78,8 @@ class Learner:
     path: Path
     functions: dict  # name -> {"params": [[name, kind, has default], ...], "line": def line}
     findings: list  # scan.Finding, top level and in every function
-    loaded: bool = True  # False when a finding at the top level kept the file from running
+    loaded: bool = True  # False when a finding at the top level, or nothing but stubs, kept it from running
+    stubs: frozenset = frozenset()  # functions still a stub (scan.stubs): todo without running
 
     def function(self, name: str, step_names: tuple = ()):
         """The Remote for function `name`, with the findings that concern it; None if there is none."""
@@ -88,7 +89,8 @@ class Learner:
         if info is None:
             return None
         mine = tuple(f for f in self.findings if f.function in ("", name) or f.function not in step_names)
-        return Remote(str(self.path), name, tuple(tuple(p) for p in info["params"]), int(info["line"]), mine)
+        return Remote(str(self.path), name, tuple(tuple(p) for p in info["params"]), int(info["line"]), mine,
+                      stub=name in self.stubs)
 
 
 _OPENED: dict = {}  # (path, size, mtime) -> Learner: a file is imported once per worker
@@ -116,8 +118,10 @@ def open_file(path: Path, seconds: float = 10.0) -> Learner:
                         "then every step of the file is checked again") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise ImplError(f"{path.name} cannot be read as Python source ({e}): save it as UTF-8 text") from None
-    if any(not f.function for f in findings):
-        learner = Learner(path, _defined(source), findings, loaded=False)
+    stubs = frozenset(scan.stubs(source))
+    defined = _defined(source)
+    if any(not f.function for f in findings) or set(defined) <= stubs:
+        learner = Learner(path.resolve(), defined, findings, loaded=False, stubs=stubs)
     else:
         answer = w.request({"op": "load", "path": str(path.resolve())}, seconds)
         guard.show(answer)
@@ -125,7 +129,7 @@ def open_file(path: Path, seconds: float = 10.0) -> Learner:
             raise ImplError(_load_problem(path, guard.raised(answer["error"]), seconds))
         w.loaded.add(str(path.resolve()))
         functions = answer.get("functions") if isinstance(answer.get("functions"), dict) else {}
-        learner = Learner(path.resolve(), functions, findings)
+        learner = Learner(path.resolve(), functions, findings, stubs=stubs)
     _OPENED[key] = learner
     return learner
 

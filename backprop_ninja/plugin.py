@@ -10,15 +10,41 @@ import pytest
 from . import guard
 
 
-def _asked_for_katas(argv: list[str]) -> bool:
-    """pytest was asked for a kata folder or file (katas/, 01_atomic_graph, ...), and is no xdist controller."""
+def _worth_starting(argv: list[str]) -> bool:
+    """pytest was asked for katas whose files have a step to run (not only stubs), and is no xdist controller.
+
+    Decided from the command line and a read of the files (no torch yet), so
+    that the worker's import of torch overlaps this process's.
+    """
+    import os
+    from pathlib import Path
+
+    from . import scan
+
     if any(a in ("-n", "--numprocesses", "--dist") or a.startswith(("-n", "--numprocesses=")) for a in argv):
         return False
     kata_path = re.compile(r"(^|[/\\])(katas|\d\d_[a-z0-9_]+)([/\\]|$|::|\.py)")
-    return any(not a.startswith("-") and kata_path.search(a) for a in argv)
+    asked = [Path(a.split("::")[0]) for a in argv if not a.startswith("-") and kata_path.search(a)]
+    if not asked:
+        return False
+    if any(a == "--impl" or a.startswith("--impl=") for a in argv) or os.environ.get("BACKPROP_NINJA_IMPL"):
+        return True  # another tree, such as reference/: most likely solved
+    folders = []
+    for path in asked:
+        folder = next((p for p in (path, *path.parents) if re.fullmatch(r"\d\d_[a-z0-9_]+", p.name)), None)
+        folders += [folder] if folder else sorted(path.glob("[0-9][0-9]_*")) if path.is_dir() else []
+    for folder in folders:
+        try:
+            source = (folder / f"{folder.name[3:]}.py").read_text(encoding="utf-8")
+            defined = {n.name for n in scan.ast.parse(source).body if isinstance(n, scan.ast.FunctionDef)}
+            if defined - scan.stubs(source):
+                return True
+        except (OSError, SyntaxError, ValueError):
+            continue
+    return False
 
 
-if _asked_for_katas(sys.argv[1:]):
+if _worth_starting(sys.argv[1:]):
     guard.start()  # before this process imports torch (next line): the two imports overlap
 
 from . import katas, loader  # noqa: E402  (after the early start, on purpose)
@@ -80,14 +106,6 @@ def step_seconds(config) -> float:
     return seconds
 
 
-def pytest_collect_file(file_path, parent):
-    """Start the worker as soon as a kata's test file is collected: its import of torch overlaps collection."""
-    if file_path.name.startswith("test_") and file_path.parent.name in _FOLDERS:
-        device = _option(parent.config, "bn_device", "backprop_ninja_device") or "cpu"
-        guard.start(device)
-
-
-_FOLDERS = frozenset(k.folder for k in katas.KATAS)
 
 
 class KataCheck:

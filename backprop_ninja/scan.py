@@ -72,6 +72,47 @@ def scan_source(source: str, path: str, first_line: int = 1) -> list[Finding]:
     return sorted(one_per_line.values(), key=lambda f: f.line)
 
 
+def stubs(source: str) -> set[str]:
+    """The top-level functions still a stub: a docstring (or none) and `raise NotImplementedError(...)`.
+
+    Such a step is todo without running it: no worker is needed for a file
+    of stubs. A file that rebinds NotImplementedError has none.
+    """
+    tree = ast.parse(source)
+    if any(isinstance(n, ast.Name) and n.id == "NotImplementedError" and not isinstance(n.ctx, ast.Load)
+           for n in ast.walk(tree)):
+        return set()
+    found = set()
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef) or node.decorator_list:
+            continue
+        body = node.body[1:] if _is_docstring(node.body[0]) else node.body
+        if len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].cause is None:
+            exc = body[0].exc
+            called = exc.func if isinstance(exc, ast.Call) else exc
+            if isinstance(called, ast.Name) and called.id == "NotImplementedError" and (
+                    not isinstance(exc, ast.Call) or all(isinstance(a, ast.Constant) for a in exc.args)):
+                found.add(node.name)
+    return {name for name in found if _bound(tree).count(name) == 1}  # not rebound elsewhere in the file
+
+
+def _bound(tree: ast.Module) -> list[str]:
+    """Every name the file's top level binds, once per binding."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node in tree.body:
+            names.append(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.append(node.id)
+        elif isinstance(node, ast.alias):
+            names.append((node.asname or node.name).split(".")[0])
+    return names
+
+
+def _is_docstring(node: ast.AST) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
 def scan_file(path: str) -> list[Finding]:
     with open(path, encoding="utf-8") as f:
         return scan_source(f.read(), str(path))
