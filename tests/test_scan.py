@@ -56,3 +56,30 @@ def test_a_finding_names_its_line_and_its_function():
     assert (f.line, f.code, f.function) == (4, "return probs.grad_fn", "dprobs")
     assert f.where == "k.py:4: return probs.grad_fn"
     assert "line 4" in f.sentence("dprobs")
+
+
+def test_a_step_that_is_still_its_stub_is_known_without_running_it():
+    from backprop_ninja.scan import stubs
+
+    source = ('def dprobs(probs, dlogprobs):\n    """Doc."""\n    # TODO\n    raise NotImplementedError("01.02")\n\n'
+              "def dlogprobs(logprobs, Yb):\n    print(1)\n    raise NotImplementedError\n\n"
+              "def dcounts(a):\n    raise NotImplementedError\n\ndcounts = dprobs\n")
+    assert stubs(source) == {"dprobs"}  # dlogprobs runs code first; dcounts is rebound
+    assert stubs("NotImplementedError = ValueError\ndef f():\n    raise NotImplementedError\n") == set()
+
+
+def test_a_file_of_stubs_is_checked_without_starting_the_worker(tmp_path, monkeypatch, root):
+    from backprop_ninja import guard, loader
+    from backprop_ninja.checker import check_in
+    from backprop_ninja.katas import kata
+
+    class NoWorker(guard.Worker):
+        def start(self):
+            raise AssertionError("a file of stubs needs no worker")
+
+    monkeypatch.setattr(guard, "_WORKER", NoWorker())
+    stub = tmp_path / "atomic_graph.py"
+    stub.write_text((root / "katas" / "01_atomic_graph" / "atomic_graph.py").read_text())
+    verdict = check_in(kata("01"), loader.open_file(stub), "dprobs")
+    assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
+    assert verdict.where.startswith(str(stub.resolve()))

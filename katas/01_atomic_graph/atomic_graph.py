@@ -11,6 +11,8 @@ d loss / d <name>, with exactly the shape and dtype of <name>.
 Rules of thumb: the chain rule is local derivative times upstream gradient;
 a broadcast in the forward pass is a sum in the backward pass; a tensor used
 twice gets the sum of both gradients. n, the batch size, comes from a shape.
+A step may also take, by name, any forward value of the lecture's graph
+(counts, hprebn, ...), the batch Xb/Yb, or n (the batch size, an int).
 """
 
 import torch

@@ -10,6 +10,8 @@ dhprebn and kata 01's matmul, tanh and embedding steps.
     backprop-ninja train                         then train the network with it
 
 n, the batch size, comes from a shape.
+A step may also take, by name, any forward value of the lecture's graph
+(counts, hprebn, ...), the batch Xb/Yb, or n (the batch size, an int).
 """
 
 import torch  # noqa: F401
