@@ -145,3 +145,13 @@ def test_a_real_ctrl_c_still_stops_the_run(tree):
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
     assert time.monotonic() - start < 10
     assert "KeyboardInterrupt" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "0"])
+def test_status_refuses_a_step_timeout_that_is_not_a_positive_number(value, capsys):
+    from backprop_ninja import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["status", f"--step-timeout={value}"])
+    assert stop.value.code == 2
+    assert "--step-timeout" in capsys.readouterr().err
