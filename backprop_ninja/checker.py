@@ -240,7 +240,7 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     lost = _process_problem(step, err)
     if lost:
         ident, sentence = lost
-        body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
+        body = f"  at {call.where}" if call.where else ""
         return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="stopped"))
     if err is not None and err.isa("GraphAttached"):
         return _graph_attached(step, step.targets[0], probe)
@@ -292,9 +292,12 @@ def _process_problem(step: Step, err) -> tuple[str, str] | None:
     if err.isa("MemoryError") or "can't allocate memory" in err.message or "DefaultCPUAllocator" in err.message:
         return "memory", (f"{step.name} asked for more memory than the harness allows ({err.type}: "
                           f"{err.message[:120]}): look for a tensor whose size grows with a loop, or a huge shape")
-    if err.isa("SystemExit") or err.isa("ProcessExit") or err.isa("KeyboardInterrupt"):
-        return "exit", (f"{step.name} tried to end the run ({err.type}: {err.message}); a step returns its "
-                        "gradient: remove the exit, or the raise of KeyboardInterrupt")
+    if err.isa("SystemExit") or err.isa("ProcessExit"):
+        what = err.message if err.isa("SystemExit") else f"os._exit or exit: {err.message}"
+        return "exit", f"{step.name} tried to end the run ({what}); a step returns its gradient: remove the exit"
+    if err.isa("KeyboardInterrupt"):
+        return "exit", (f"{step.name} raised KeyboardInterrupt, which would stop the run; a step returns its "
+                        "gradient: remove the raise")
     if err.isa("ProcessCrash") or err.isa("WorkerError"):
         return "crash", (f"{step.name} crashed the Python process it ran in ({err.message}); the run went on "
                          "in a fresh one: look for ctypes, os.kill or a C extension in the step")
