@@ -304,7 +304,8 @@ def _source(fn, seen: set) -> dict:
     return {"kind": "code", "name": fn.__name__, "filename": code.co_filename,
             "code": base64.b64encode(marshal.dumps(code)).decode("ascii"),
             "globals": globs, "closure": closure, "defaults": defaults, "kwdefaults": kwdefaults,
-            "lines": list(linecache.getlines(code.co_filename)), "module": fn.__module__}
+            "lines": list(linecache.getlines(code.co_filename)), "module": fn.__module__,
+            "sys_path": list(sys.path)}  # where the modules it names by name are found
 
 
 def _names(code) -> set:

@@ -136,10 +136,8 @@ class _State:
         kind = spec["kind"]
         if kind == "file":
             return getattr(self._module(spec["path"]), spec["name"])
+        _extend_path(spec)
         if kind == "module":
-            for entry in reversed(spec.get("sys_path", [])):
-                if entry not in sys.path:
-                    sys.path.insert(0, entry)
             obj = importlib.import_module(spec["module"])
             for part in spec["qualname"].split("."):
                 obj = getattr(obj, part)
@@ -155,6 +153,7 @@ class _State:
         import types
 
         filename = spec["filename"]
+        _extend_path(spec)
         if spec.get("lines") and filename not in linecache.cache:
             lines = spec["lines"]
             linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
@@ -219,6 +218,13 @@ class _State:
                              if kwargs[k].shape != v.shape or not torch.equal(kwargs[k], v)]
         answer["printed"] = printed.getvalue()
         return answer
+
+
+def _extend_path(spec: dict) -> None:
+    """The parent's import path, so that a module named in a function's spec is found here too."""
+    for entry in reversed(spec.get("sys_path", [])):
+        if isinstance(entry, str) and entry not in sys.path:
+            sys.path.insert(0, entry)
 
 
 @contextlib.contextmanager

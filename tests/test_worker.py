@@ -200,3 +200,14 @@ def test_closures_and_globals_cross_to_the_worker():
 
     call = guard.call_step(times, {"x": torch.ones(2)})
     assert torch.equal(call.result, torch.full((2,), 6.0))
+
+
+def _helper(x):
+    return x * 2
+
+
+def test_a_notebook_function_and_its_helpers_are_sent_by_their_code():
+    namespace = {"torch": torch, "_helper": _helper, "__name__": "__main__"}
+    exec("def dprobs(probs, dlogprobs):\n    return _helper(dlogprobs) / (2 * probs)\n", namespace)
+    assert guard.ship(namespace["dprobs"])["kind"] == "code"
+    assert check_step(ATOMIC, "dprobs", namespace["dprobs"]).status == "done"
