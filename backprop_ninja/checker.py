@@ -13,11 +13,11 @@ import textwrap
 
 import torch
 
-from . import diagnose
+from . import diagnose, scan
 from .compare import Row, compare, describe, figures, table
 from .diagnose import errors
 from .diagnose.numbers import _sizes
-from .guard import call_step
+from .guard import Remote, Returned, call_step
 from .katas import Kata, Step
 from .paths import check_command
 from .probes import Probe, probes
@@ -46,6 +46,8 @@ class Verdict:
 
 def location(fn) -> str:
     """file:line of a function's def, for "next step" and todo lines."""
+    if isinstance(fn, Remote):
+        return f"{fn.path}:{fn.line}"
     try:
         return f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
     except (TypeError, OSError):
@@ -90,19 +92,32 @@ def _results(step: Step, result) -> tuple | None:
 
 
 def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> Verdict:
-    """Run every probe of step `name` against `fn`; return one verdict."""
+    """Run every probe of step `name` against `fn`; return one verdict.
+
+    `fn` is a plain function (shipped to the worker by reference or by its
+    source) or a guard.Remote of a learner's file; it is fed by name: its
+    table parameters and any extra parameter the kata can feed (feeding).
+    """
     if kata.graph is None:  # kata 08: the whole GPT, a dict of gradients (gpt_check)
         from .gpt_check import check_backward
 
         return check_backward(kata, name, fn, seconds)
     step = kata.step(name)
     where = location(fn)
+    found = _findings(fn)
+    if found:
+        return _found(kata, step, found[0], where)
+    names, unfed = feeding(kata, step, fn)
+    if unfed:
+        sentence = _unfed(kata, step, unfed)
+        return Verdict(kata.folder, name, "wrong", "signature", sentence,
+                       report=_report(step, "", "signature", sentence, None), where=where)
     rows: list[Row] = []
     seen: list = []  # (probe, what the learner returned): a diagnosis must hold at every one
     wrong: list = []  # (probe index, probe, target, got, want, row) for each gradient that differs
     for cfg in kata.configs:
         for probe in probes(step, kata.graph, cfg):
-            call = call_step(fn, probe.kwargs, seconds)
+            call = call_step(fn, fed(kata, probe.kwargs, names, cfg), seconds, trusted=False)
             problem = _call_problem(step, probe, call, fn)
             if problem and problem[1] == "exception" and rows and all(r.approximate for r in rows):
                 problem = _hard_coded(step, probe, call, _quote_number(fn, kata.configs[0]))
@@ -190,6 +205,96 @@ def check_in(kata: Kata, module, name: str, seconds: float = DEFAULT_SECONDS) ->
     return check_step(kata, name, fn, seconds)
 
 
+def _findings(fn) -> list:
+    """What the scan found in the learner's function (and its file's top level); none for the harness's own."""
+    if isinstance(fn, Remote):
+        return list(fn.findings)
+    if (getattr(fn, "__module__", None) or "").startswith("backprop_ninja."):
+        return []
+    return scan.scan_function(fn)
+
+
+def _found(kata: Kata, step: Step, finding, where: str, label: str = "") -> Verdict:
+    sentence = finding.sentence(step.name)
+    head = f"{label or step.name}: {finding.ident}"
+    return Verdict(kata.folder, label or step.name, "wrong", finding.ident, sentence,
+                   report=f"{head}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}", where=where)
+
+
+def feedable(kata: Kata) -> tuple[str, ...]:
+    """Every name a step of `kata` may declare beyond its table parameters (DESIGN §2, extra parameters).
+
+    The graph's forward values (its lines and leaves), the batch, `n` and the
+    configuration's named sizes: generic, so a graph with other names works alike.
+    """
+    from .lecture import BATCH, PARAMETERS
+
+    cfg = kata.configs[0]
+    sizes = tuple(f.name for f in dataclasses.fields(cfg)
+                  if isinstance(getattr(cfg, f.name), int) and not isinstance(getattr(cfg, f.name), bool)
+                  and f.name != "seed")
+    return tuple(dict.fromkeys((*BATCH, *PARAMETERS, *kata.graph.lines, *sizes)))
+
+
+def _parameters(fn) -> list | None:
+    """[(name, kind, has a default)] of the learner's signature; None when it cannot be told."""
+    if isinstance(fn, Remote):
+        return [tuple(p) for p in fn.params] if fn.params else None
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    return [(p.name, p.kind.name, p.default is not p.empty) for p in sig.parameters.values()]
+
+
+def feeding(kata: Kata, step: Step, fn) -> tuple[list[str], list[str]]:
+    """(the names to feed `fn`, the parameters it declares that cannot be fed)."""
+    params = _parameters(fn)
+    if params is None:
+        return list(step.params), []
+    extra = set(feedable(kata))
+    names, unfed = [], []
+    for name, kind, has_default in params:
+        if kind in ("VAR_POSITIONAL", "VAR_KEYWORD"):
+            continue
+        if kind != "POSITIONAL_ONLY" and (name in step.params or name in extra):
+            names.append(name)
+        elif not has_default:
+            unfed.append(name)
+    if any(kind == "VAR_KEYWORD" for _, kind, _ in params):
+        names += [p for p in step.params if p not in names]
+    return names, unfed
+
+
+def fed(kata: Kata, given: dict, names: list[str], cfg) -> dict:
+    """The arguments by name: the probe's (or chain's) own, else a forward value, `n` or a size."""
+    from .lecture import trace
+
+    out = {}
+    for name in names:
+        if name in given:
+            out[name] = given[name]
+        elif name in kata.graph:
+            out[name] = trace(kata.graph, cfg).values[name].clone()
+        else:
+            out[name] = getattr(cfg, name)
+    return out
+
+
+def _unfed(kata: Kata, step: Step, unfed: list[str]) -> str:
+    upstream = [u for u in unfed if u.startswith("d") and u[1:] in kata.graph]
+    others = [u for u in unfed if u not in upstream]
+    why = []
+    if others:
+        why.append(f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} not a name the harness knows")
+    if upstream:
+        are = "is an upstream gradient" if len(upstream) == 1 else "are upstream gradients"
+        why.append(f"{', '.join(upstream)} {are} this step is not given (only the table's are)")
+    return (f"the harness calls {step.signature()} by these parameter names, and feeds any extra parameter "
+            f"named after a forward value ({', '.join(feedable(kata))}); {'; '.join(why)}: "
+            f"rename or remove {', '.join(unfed)}")
+
+
 def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,
             headline: str = "") -> str:
     head = f"{step.name}: {headline or ident}"
@@ -200,6 +305,13 @@ def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | Non
 def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     """(status, id, sentence, report) for a call that raised, mutated, or returned no tensor."""
     err = call.error
+    lost = _process_problem(step, err)
+    if lost:
+        ident, sentence = lost
+        body = f"  at {call.where}" if call.where else ""
+        return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="stopped"))
+    if err is not None and err.isa("GraphAttached"):
+        return _graph_attached(step, step.targets[0], probe)
     if err is not None and err.isa("NotImplementedError"):
         return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
                 f"todo: {step.name} — {location(fn)}")
@@ -218,6 +330,8 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
         sentence = f"{step.name} must return {want}; it returned {_kind(call.result)}"
         return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
     for target, g in zip(step.targets, got):
+        if isinstance(g, Returned) and g.kind == "graph":
+            return _graph_attached(step, target, probe)
         if not torch.is_tensor(g):
             sentence = _not_a_tensor(step, target, g)
             return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
@@ -233,9 +347,36 @@ def _hard_coded(step: Step, probe: Probe, call, quote: str = "") -> tuple:
     return ("wrong", "hard-coded", sentence, report)
 
 
+def _graph_attached(step: Step, target: str, probe: Probe) -> tuple:
+    sentence = (f"{step.name} asks for requires_grad, which attaches d{target} to an autograd graph: build it "
+                "from the inputs with plain tensor operations, without requires_grad_ or requires_grad=True")
+    return ("wrong", "graph-attached", sentence, _report(step, "", "graph-attached", sentence, probe))
+
+
+def _process_problem(step: Step, err) -> tuple[str, str] | None:
+    """(id, sentence) when the step ended, crashed or exhausted the process it ran in."""
+    if err is None:
+        return None
+    if err.isa("MemoryError") or "can't allocate memory" in err.message or "DefaultCPUAllocator" in err.message:
+        return "memory", (f"{step.name} asked for more memory than the harness allows ({err.type}: "
+                          f"{err.message[:120]}): look for a tensor whose size grows with a loop, or a huge shape")
+    if err.isa("SystemExit") or err.isa("ProcessExit"):
+        what = err.message if err.isa("SystemExit") else f"os._exit or exit: {err.message}"
+        return "exit", f"{step.name} tried to end the run ({what}); a step returns its gradient: remove the exit"
+    if err.isa("KeyboardInterrupt"):
+        return "exit", (f"{step.name} raised KeyboardInterrupt, which would stop the run; a step returns its "
+                        "gradient: remove the raise")
+    if err.isa("ProcessCrash") or err.isa("WorkerError"):
+        return "crash", (f"{step.name} crashed the Python process it ran in ({err.message}); the run went on "
+                         "in a fresh one: look for ctypes, os.kill or a C extension in the step")
+    return None
+
+
 def _kind(x) -> str:
     if x is None:
         return "None (is a `return` missing?)"
+    if isinstance(x, Returned):
+        return x.text
     if type(x).__module__ == "numpy":
         return "a NumPy array"
     return f"a {type(x).__name__}"
@@ -243,8 +384,11 @@ def _kind(x) -> str:
 
 def _not_a_tensor(step: Step, target: str, x) -> str:
     advice = {"None": "add the missing `return`",
-              "numpy": "stay in torch: use torch operations, or torch.from_numpy(...) at the end"}
-    key = "None" if x is None else "numpy" if type(x).__module__ == "numpy" else ""
+              "numpy": "stay in torch: use torch operations, or torch.from_numpy(...) at the end",
+              "subclass": "return a plain torch.Tensor, built with torch operations on the inputs"}
+    kind = x.kind if isinstance(x, Returned) else ""
+    key = ("None" if x is None else "numpy" if kind == "numpy" or type(x).__module__ == "numpy"
+           else "subclass" if kind == "subclass" else "")
     return (f"d{target} must be a torch.Tensor with {target}'s shape; {step.name} returned {_kind(x)}"
             + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
 
@@ -299,10 +443,23 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
     tr = trace(kata.graph, cfg)
     mine: dict = {}
     rows: list[Row] = []
+    from .loader import function_of
+
     for step in kata.steps:
-        fn = getattr(module, step.name, None)
-        kwargs = {p: (tr.values[p] if p in tr.values else mine[p]).clone() for p in step.params}
-        call = call_step(fn, kwargs, seconds) if callable(fn) else None
+        fn = function_of(module, step.name, kata.step_names)
+        found = _findings(fn) if callable(fn) else []
+        if found:
+            return _found(kata, step, found[0], location(fn), label="chain")
+        names, unfed = feeding(kata, step, fn) if callable(fn) else ([], [])
+        given = {p: (tr.values[p] if p in tr.values else mine[p]).clone()
+                 for p in step.params if p in tr.values or p in mine}
+        call = None
+        if callable(fn) and not unfed:
+            call = call_step(fn, fed(kata, given, names, cfg), seconds, trusted=False)
+        if callable(fn) and unfed:
+            sentence = f"{step.name} fails on its own: {check_command(kata.folder, kata.step_names, step.name)}"
+            return Verdict(kata.folder, "chain", "wrong", "signature", sentence,
+                           report=f"chain: stopped at {step.name}\ndiagnosis: signature — {sentence}")
         if call is None or (call.error is not None and call.error.isa("NotImplementedError")):
             first = next((r.label for r in rows if not r.approximate), None)
             if first:  # a step before it already differs: that one comes first

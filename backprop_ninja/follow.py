@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from . import lecture
-from .checker import DEFAULT_SECONDS, Verdict, location
+from .checker import DEFAULT_SECONDS, Verdict, _process_problem, location
 from .compare import TOLERANCE
 from .guard import call_step
 from .katas import Kata
@@ -37,14 +37,21 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
                    device: str = "cpu") -> Verdict:
     """Train `steps` SGD steps with module.backward and with autograd; compare them step by step."""
     from . import training  # torch-heavy, and only this check needs it
+    from .loader import function_of
 
-    fn = getattr(module, "backward", None)
+    fn = function_of(module, "backward", kata.step_names)
     if not callable(fn):
         return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
                        report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
 
+    found = list(getattr(fn, "findings", ()))
+    if found:
+        ident, sentence = found[0].ident, found[0].sentence("backward")
+        return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+
     def guarded(**kwargs):
-        call = call_step(fn, kwargs, seconds)
+        call = call_step(fn, kwargs, seconds, trusted=False)
         if call.error is not None:
             raise _Stop(_failed(kata, fn, call))
         return call.result
@@ -82,7 +89,9 @@ def _failed(kata: Kata, fn, call) -> Verdict:
     if err.isa("NotImplementedError"):
         return Verdict(kata.folder, "training", "todo", "not-implemented", "training waits for backward",
                        report="todo: training — waits for backward", where=location(fn))
-    ident = "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout") else "exception"
+    lost = _process_problem(kata.step("backward"), err)
+    ident = (lost[0] if lost else "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout")
+             else "exception")
     sentence = f"backward raised {err.type}: {err}" + (f" at {call.where}" if call.where else "")
     return Verdict(kata.folder, "training", "wrong", ident, sentence,
                    report=f"training: backward raised an error\ndiagnosis: {ident} — {sentence}")

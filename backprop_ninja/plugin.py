@@ -3,12 +3,53 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
-from . import katas, loader
-from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in
-from .paths import check_command, shown
+from . import guard
+
+
+def _worth_starting(argv: list[str]) -> bool:
+    """pytest was asked for katas whose files have a step to run (not only stubs), and is no xdist controller.
+
+    Decided from the command line and a read of the files (no torch yet), so
+    that the worker's import of torch overlaps this process's.
+    """
+    import os
+    from pathlib import Path
+
+    from . import scan
+
+    if any(a in ("-n", "--numprocesses", "--dist") or a.startswith(("-n", "--numprocesses=")) for a in argv):
+        return False
+    kata_path = re.compile(r"(^|[/\\])(katas|\d\d_[a-z0-9_]+)([/\\]|$|::|\.py)")
+    asked = [Path(a.split("::")[0]) for a in argv if not a.startswith("-") and kata_path.search(a)]
+    if not asked:
+        return False
+    if any(a == "--impl" or a.startswith("--impl=") for a in argv) or os.environ.get("BACKPROP_NINJA_IMPL"):
+        return True  # another tree, such as reference/: most likely solved
+    folders = []
+    for path in asked:
+        folder = next((p for p in (path, *path.parents) if re.fullmatch(r"\d\d_[a-z0-9_]+", p.name)), None)
+        folders += [folder] if folder else sorted(path.glob("[0-9][0-9]_*")) if path.is_dir() else []
+    for folder in folders:
+        try:
+            source = (folder / f"{folder.name[3:]}.py").read_text(encoding="utf-8")
+            defined = {n.name for n in scan.ast.parse(source).body if isinstance(n, scan.ast.FunctionDef)}
+            if defined - scan.stubs(source):
+                return True
+        except (OSError, SyntaxError, ValueError):
+            continue
+    return False
+
+
+if _worth_starting(sys.argv[1:]):
+    guard.start()  # before this process imports torch (next line): the two imports overlap
+
+from . import katas, loader  # noqa: E402  (after the early start, on purpose)
+from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in  # noqa: E402
+from .paths import check_command, shown  # noqa: E402
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 
@@ -27,7 +68,7 @@ def pytest_addoption(parser):
     group.addoption("--impl", dest="bn_impl", default=None, metavar="PATH",
                     help="check the kata modules under PATH, a tree shaped like katas/ "
                          f"(e.g. reference); also ${loader.ENV}")
-    group.addoption("--step-timeout", dest="bn_timeout", default=None, type=float, metavar="SECONDS",
+    group.addoption("--step-timeout", dest="bn_timeout", default=None, metavar="SECONDS",
                     help=f"stop a step that runs longer than this (default {DEFAULT_SECONDS:g})")
     group.addoption("--device", dest="bn_device", default=None, metavar="DEVICE",
                     help="run the forward pass, autograd and your steps on DEVICE (default cpu; e.g. cuda)")
@@ -43,6 +84,7 @@ def pytest_configure(config):
     """Register the kata marker and start the per-kata tally."""
     config.addinivalue_line("markers", "kata(folder): a test of the kata in that folder of katas/")
     config.addinivalue_line("filterwarnings", "ignore:Failed to initialize NumPy")
+    step_seconds(config)  # a bad --step-timeout is a usage error before anything runs
     _TALLY.clear()
     _BROKEN_SHOWN.clear()
     if not config.pluginmanager.has_plugin("backprop_ninja_shorten"):
@@ -54,6 +96,24 @@ def _option(config, dest: str, ini: str):
     return value if value not in (None, "") else (config.getini(ini) or None)
 
 
+def step_seconds(config) -> float:
+    """--step-timeout (or its ini twin) as a number of seconds above 0; a pytest.UsageError otherwise."""
+    import math
+
+    raw = _option(config, "bn_timeout", "backprop_ninja_step_timeout")
+    name = "--step-timeout" if config.getoption("bn_timeout") not in (None, "") else "backprop_ninja_step_timeout"
+    try:
+        seconds = float(raw)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise pytest.UsageError(f"{name} {raw}: give the time limit per step as a number of seconds above 0, "
+                                f"e.g. {name} {DEFAULT_SECONDS:g}")
+    return seconds
+
+
+
+
 class KataCheck:
     """The `check` fixture: `check("dprobs")` checks one step of this test file's kata."""
 
@@ -61,7 +121,7 @@ class KataCheck:
         self.request = request
         self.kata = katas.kata(request.path.parent.name)
         config = request.config
-        self.seconds = float(_option(config, "bn_timeout", "backprop_ninja_step_timeout"))
+        self.seconds = step_seconds(config)
         self.impl = _option(config, "bn_impl", "backprop_ninja_impl")
         self.device = _option(config, "bn_device", "backprop_ninja_device") or "cpu"
         self.show = _option(config, "bn_show", "backprop_ninja_show")
@@ -83,11 +143,13 @@ class KataCheck:
             self.kata, configs=tuple(dataclasses.replace(c, device=self.device) for c in self.kata.configs))
 
     @property
-    def module(self):
-        """The learner's module (raises KataFailure with the reason if it cannot load)."""
+    def module(self) -> loader.Learner:
+        """The learner's file, read, then imported in the worker (KataFailure with the reason if it cannot be)."""
+
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)
-            return loader.load(loader.kata_file(root, self.kata))
+            guard.worker(self.device)
+            return loader.open_file(loader.kata_file(root, self.kata), self.seconds)
         except loader.ImplError as e:
             self.fail(Verdict(self.kata.folder, "", "wrong", "import-error", str(e),
                               report=f"diagnosis: import-error — {e}"))

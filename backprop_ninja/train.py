@@ -206,7 +206,7 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     kata = katas.kata("04")
     path = loader.kata_file(loader.impl_root(args.impl), kata)
-    backward = loader.step_function(loader.load(path), kata, "backward")
+    backward = loader.step_function(loader.open_file(path), kata, "backward")
     warning = training.check_backward(backward, n_hidden=args.hidden, seed=args.seed, device=device)
     if warning:
         print(warning, file=sys.stderr)

@@ -1,6 +1,7 @@
 """`backprop-ninja status`: every kata and step (done / wrong / todo), and the next step.
 
-The checks run in this process through check_step, one verdict per step, so
+The checks run through check_step, one verdict per step; the learner's files
+are imported and their steps called in one worker process (guard.py), so
 the whole survey takes about a second once torch is imported.
 """
 
@@ -22,14 +23,28 @@ MISSING = "not in this checkout"
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("status", help="every kata and step: done / wrong / todo, and the next step",
-                              description="Check every step of every kata (in this process, without running pytest) "
+                              description="Check every step of every kata (without running pytest) "
                                           "and name the next step to write.")
     p.add_argument("--impl", metavar="PATH", default=None,
                    help="check the kata modules under PATH, a tree shaped like katas/ (e.g. reference); "
                         "also $BACKPROP_NINJA_IMPL")
-    p.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--step-timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="stop a step that runs longer than this (default 10)")
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    """A time limit in seconds, above 0 (argparse names the option when this raises)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (e.g. 10)")
+    return value
 
 
 @dataclasses.dataclass
@@ -68,7 +83,7 @@ def survey(root: Path, seconds: float | None = None) -> list[KataState]:
             continue
         try:
             with _quiet():
-                module = loader.load(path)
+                module = loader.open_file(path, seconds or DEFAULT_SECONDS)
         except loader.ImplError as e:
             state.problem = str(e)
             continue
@@ -193,6 +208,9 @@ def run(args) -> int:
     except loader.ImplError as e:
         print(f"backprop-ninja status: {e}", file=sys.stderr)
         return 1
+    from .. import guard
+
+    guard.start()  # its import of torch overlaps this process's
     t0 = time.perf_counter()
     states = survey(root, getattr(args, "step_timeout", None))
     checked = time.perf_counter() - t0

@@ -9,6 +9,8 @@ gradient on paper, then write it as one short expression.
 
 n, the batch size, comes from a shape. Huge logits are checked too, so keep
 the softmax numerically stable.
+A step may also take, by name, any forward value of the lecture's graph
+(counts, hprebn, ...), the batch Xb/Yb, or n (the batch size, an int).
 """
 
 import torch

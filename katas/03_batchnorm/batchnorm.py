@@ -9,6 +9,8 @@ then write it as one expression.
 
 The variance is Bessel-corrected, as in the lecture: it divides by n-1.
 n, the batch size, comes from a shape.
+A step may also take, by name, any forward value of the lecture's graph
+(counts, hprebn, ...), the batch Xb/Yb, or n (the batch size, an int).
 """
 
 import torch  # noqa: F401

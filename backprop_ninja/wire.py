@@ -1,0 +1,106 @@
+"""What crosses the pipe to and from the worker: plain data and plain tensors, never pickles.
+
+A message is one frame: an 8-byte length, a JSON header, then the raw bytes
+of its tensors. JSON holds None, booleans, numbers, strings, lists and
+dicts with string keys; a tensor is written as {"$tensor": i} in the JSON
+and rebuilt from its dtype, shape and bytes with torch.frombuffer. Reading a
+frame runs no code of the sender's: the parent can read what the learner's
+worker sends without trusting it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import struct
+
+import torch
+
+_LENGTH = struct.Struct("<Q")
+_ALIGN = 16
+_DTYPES = {str(d).removeprefix("torch."): d for d in (
+    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
+    torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)}
+
+
+class WireError(Exception):
+    """A frame that is not what this format writes."""
+
+
+def encode(value) -> bytes:
+    """One frame holding `value` (plain data whose tensors are plain, strided and of a known dtype)."""
+    tensors: list[torch.Tensor] = []
+
+    def plain(x):
+        if type(x) is torch.Tensor:
+            tensors.append(x)
+            return {"$tensor": len(tensors) - 1}
+        if isinstance(x, dict):
+            return {str(k): plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise WireError(f"cannot send a {type(x).__name__}")
+
+    body = plain(value)
+    blobs, meta = [], []
+    for t in tensors:
+        cpu = t.detach().to("cpu").contiguous()
+        nbytes = cpu.numel() * cpu.element_size()
+        meta.append({"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
+                     "device": str(t.device), "nbytes": nbytes})
+        blobs.append((ctypes.string_at(cpu.data_ptr(), nbytes) if nbytes else b"") + bytes(_padding(nbytes)))
+    header = json.dumps({"body": body, "tensors": meta}).encode()
+    payload = _LENGTH.pack(len(header)) + header + b"".join(blobs)
+    return _LENGTH.pack(len(payload)) + payload
+
+
+def decode(payload: bytes):
+    """The value of one frame's payload (the bytes after its length)."""
+    try:
+        (size,) = _LENGTH.unpack_from(payload)
+        header = json.loads(payload[_LENGTH.size:_LENGTH.size + size])
+        offset = _LENGTH.size + size
+        raw = payload[offset:]
+        # one copy into torch's own memory; every tensor is a view of it
+        data = torch.frombuffer(bytearray(raw), dtype=torch.uint8).clone() if raw else torch.empty(0, dtype=torch.uint8)
+        offset, tensors = 0, []
+        for m in header["tensors"]:
+            dtype = _DTYPES[m["dtype"]]
+            shape = [int(s) for s in m["shape"]]
+            nbytes = int(m["nbytes"])
+            if nbytes < 0 or offset + nbytes > len(data):
+                raise ValueError("a tensor runs past the end of the frame")
+            flat = data[offset:offset + nbytes].view(dtype) if nbytes else torch.empty(0, dtype=dtype)
+            offset += nbytes + _padding(nbytes)
+            t = flat.view(shape)
+            tensors.append(t if m["device"] == "cpu" else t.to(torch.device(m["device"])))
+
+        def rebuild(x):
+            if isinstance(x, dict):
+                if set(x) == {"$tensor"}:
+                    return tensors[x["$tensor"]]
+                return {k: rebuild(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [rebuild(v) for v in x]
+            return x
+
+        return rebuild(header["body"])
+    except (ValueError, KeyError, IndexError, TypeError, RuntimeError, RecursionError, struct.error) as e:
+        raise WireError(f"a malformed frame ({type(e).__name__}: {e})") from None
+
+
+def _padding(nbytes: int) -> int:
+    """Bytes after a tensor's, so that the next one starts aligned for any dtype."""
+    return -nbytes % _ALIGN
+
+
+def read(stream) -> bytes | None:
+    """The payload of the next frame on a binary stream; None at its end."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        return None
+    (size,) = _LENGTH.unpack(head)
+    payload = stream.read(size)
+    return payload if len(payload) == size else None

@@ -1,0 +1,157 @@
+"""`pytest katas/...` on a learner's file that exits, hangs, crashes, cheats or patches the harness.
+
+Each run is on a copy of kata 01 whose file is the worked solution with one
+hostile change: the run gives that step (or the file) its own verdict, no
+pass, no harness traceback, and exits non-zero; the other steps still run.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import ROOT
+
+pytest_plugins = ["pytester"]
+
+RIGHT = "    return (1.0 / probs) * dlogprobs"  # dprobs's line in reference/01_atomic_graph
+
+
+@pytest.fixture
+def tree(pytester):
+    for part in ("katas", "reference"):
+        shutil.copytree(ROOT / part / "01_atomic_graph", pytester.path / part / "01_atomic_graph")
+    return pytester
+
+
+def hostile(pytester, old: str, new: str, top: str = "") -> str:
+    """A copy of the worked solution as `mine/`, with `old` replaced by `new` and `top` put first."""
+    target = pytester.path / "mine" / "01_atomic_graph"
+    shutil.copytree(pytester.path / "reference" / "01_atomic_graph", target)
+    path = target / "atomic_graph.py"
+    source = path.read_text()
+    assert old in source
+    path.write_text(top + source.replace(old, new))
+    return "mine"
+
+
+def run(pytester, *args):
+    result = pytester.runpytest_inprocess("katas/01_atomic_graph", "--impl", "mine", *args)
+    out = result.stdout.str()
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    return result
+
+
+@pytest.mark.parametrize("body, ident", [
+    ("    import os; os._exit(0)", "exit"),
+    ("    import sys; sys.exit(0)", "exit"),
+    ("    raise KeyboardInterrupt", "exit"),
+    ("    while True:\n        pass", "timeout"),
+    ("    import time\n    while True:\n        try:\n            time.sleep(60)\n"
+     "        except Exception:\n            pass", "timeout"),
+    ("    import ctypes; return ctypes.string_at(0)", "crash"),
+])
+def test_a_step_that_exits_hangs_or_crashes_gets_its_verdict_and_the_run_goes_on(tree, body, ident):
+    hostile(tree, RIGHT, body)
+    result = run(tree, "-k", "dlogprobs or dprobs", "--step-timeout", "1")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*diagnosis: {ident} — dprobs*"])
+
+
+def test_a_hang_at_import_is_stopped_and_named(tree):
+    hostile(tree, RIGHT, RIGHT, top="while True:\n    pass\n")
+    result = run(tree, "-k", "dprobs", "--step-timeout", "1")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*does not finish loading within 1 s*"])
+
+
+def test_three_lines_that_patch_the_checker_pass_nothing(tree):
+    patch = ("import backprop_ninja.checker as c\nfrom backprop_ninja.checker import Verdict\n"
+             "c.check_step = lambda kata, name, fn, seconds=10: Verdict(kata.folder, name, 'done')\n")
+    stub = tree.path / "katas" / "01_atomic_graph" / "atomic_graph.py"
+    stub.write_text(patch + stub.read_text())
+    result = tree.runpytest_inprocess("katas/01_atomic_graph")
+    assert "passed" not in result.parseoutcomes()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*diagnosis: not-your-own — import backprop_ninja.checker on line 1*"])
+
+
+@pytest.mark.parametrize("top", ["from torch.autograd import grad\n", "import torch\ntorch.set_grad_enabled(False)\n"])
+def test_autograd_at_import_time_is_an_autograd_verdict_for_every_step(tree, top):
+    hostile(tree, RIGHT, RIGHT, top=top)
+    result = run(tree, "-k", "dlogprobs or dprobs")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(["*diagnosis: autograd — *"])
+
+
+@pytest.mark.parametrize("body, ident", [
+    ("    p = probs.clone().requires_grad_()\n    return p.log().grad_fn(dlogprobs)", "autograd"),
+    ("    return torch.func.jvp(torch.log, (probs,), (dlogprobs,))[1]", "autograd"),
+    ("    import sys\n    return sys._getframe(2).f_locals['probe'].expected[0]", "not-your-own"),
+    ("    class Zero(torch.Tensor):\n"
+     "        @classmethod\n"
+     "        def __torch_function__(cls, func, types, args=(), kwargs=None):\n"
+     "            return torch.zeros(())\n"
+     "    return torch.zeros_like(probs).as_subclass(Zero)", "not-a-tensor"),
+])
+def test_a_step_that_cheats_never_passes(tree, body, ident):
+    hostile(tree, RIGHT, body)
+    result = run(tree, "-k", "dlogprobs or dprobs")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*diagnosis: {ident} — *"])
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "soon"])
+def test_a_step_timeout_that_is_not_a_positive_number_is_a_usage_error(tree, value):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dprobs", f"--step-timeout={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--step-timeout {value}: give the time limit per step as a number of seconds*"])
+
+
+def test_the_ini_twin_of_step_timeout_is_checked_too(tree):
+    tree.makeini("[pytest]\nbackprop_ninja_step_timeout = -1\n")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dprobs")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*backprop_ninja_step_timeout -1: *"])
+
+
+def test_status_gives_a_step_that_exits_its_verdict(project):
+    from backprop_ninja.commands.status import survey
+
+    path = project / "katas" / "01_atomic_graph" / "atomic_graph.py"
+    path.write_text((project / "reference" / "01_atomic_graph" / "atomic_graph.py").read_text()
+                    .replace(RIGHT, "    import sys; sys.exit(0)"))
+    (state, *_) = survey(project / "katas", seconds=2)
+    verdicts = {v.step: v for v in state.verdicts}
+    assert verdicts["dprobs"].diagnosis == "exit"
+    assert state.count("done") == 25
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a process group")
+def test_a_real_ctrl_c_still_stops_the_run(tree):
+    hostile(tree, RIGHT, "    import time\n    while True:\n        try:\n            time.sleep(60)\n"
+                         "        except BaseException:\n            pass")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "katas/01_atomic_graph", "--impl", "mine",
+                             "-k", "dprobs", "-p", "no:cacheprovider"], cwd=tree.path, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(8)  # torch imported, the step running
+    start = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # as the terminal does: the whole foreground group
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == pytest.ExitCode.INTERRUPTED, out
+    assert time.monotonic() - start < 10
+    assert "KeyboardInterrupt" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "0"])
+def test_status_refuses_a_step_timeout_that_is_not_a_positive_number(value, capsys):
+    from backprop_ninja import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["status", f"--step-timeout={value}"])
+    assert stop.value.code == 2
+    assert "--step-timeout" in capsys.readouterr().err
