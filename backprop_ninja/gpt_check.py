@@ -21,10 +21,10 @@ import functools
 import torch
 
 from . import gpt
-from .checker import DEFAULT_SECONDS, Verdict, _error_diagnosis, location
+from .checker import DEFAULT_SECONDS, Verdict, _error_diagnosis, _findings, _found, _kind, _process_problem, location
 from .compare import TOLERANCE, Row, close, compare, describe, table
 from .follow import _failed  # the training check's verdict on an error, as kata 04's
-from .guard import call_step
+from .guard import Returned, call_step
 from .katas import Kata
 
 STEPS = 100  # AdamW steps of the training check
@@ -83,33 +83,23 @@ def _verdict(kata: Kata, ident: str, sentence: str, body: str, where: str, headl
                    first_failure=first_failure)
 
 
-def _changed(before: dict, kwargs: dict) -> list[str]:
-    """The names of the inputs backward changed in place (the dicts' tensors too)."""
-    changed = [k for k in ("idx", "targets") if not torch.equal(kwargs[k], before[k])]
-    for part in ("params", "acts"):
-        mine = kwargs[part]
-        changed += [k for k, v in before[part].items()
-                    if not (torch.is_tensor(mine.get(k)) and mine[k].shape == v.shape and torch.equal(mine[k], v))]
-    return changed
-
-
 def _form(grads, tr: GPTTrace) -> tuple[str, str] | None:
     """(id, sentence) when the result is not a dict of right-shaped plain tensors, else None."""
     if not isinstance(grads, dict):
-        kind = "None (is a `return` missing?)" if grads is None else f"a {type(grads).__name__}"
         return "not-a-tensor", (f"backward must return a dict of gradients keyed by the parameter names "
-                                f"(wte, wpe, h0_ln_1_w, ...); it returned {kind}")
+                                f"(wte, wpe, h0_ln_1_w, ...); it returned {_kind(grads)}")
     missing = [n for n in tr.order() if n not in grads]
     if missing:
         return "not-a-tensor", (f"backward's dict has no gradient for {', '.join(missing[:4])}"
                                 f"{' ...' if len(missing) > 4 else ''}: return one for every name of params")
     for name in tr.order():
         got, want = grads[name], tr.grads[name]
-        if not torch.is_tensor(got):
-            return "not-a-tensor", f"d{name} must be a torch.Tensor of shape {tuple(want.shape)}; it is {describe(got)}"
-        if got.requires_grad:
+        if isinstance(got, Returned) and got.kind == "graph" or torch.is_tensor(got) and got.requires_grad:
             return "graph-attached", (f"d{name} is attached to an autograd graph (requires_grad=True): a gradient "
                                       "is a plain tensor, built without requires_grad")
+        if not torch.is_tensor(got):
+            return "not-a-tensor", (f"grads[{name!r}] (d{name}) must be a torch.Tensor of shape "
+                                    f"{tuple(want.shape)}; it is {_kind(got)}")
         if got.shape != want.shape:
             return _shape(name, got, want)
         if got.dtype != want.dtype:
@@ -158,7 +148,7 @@ def catalogued(grads: dict, tr: GPTTrace, kata: Kata) -> tuple[str, str] | None:
     from . import mistakes
 
     for m in mistakes.of(kata.folder, "backward"):
-        call = call_step(m.fn, tr.kwargs())
+        call = call_step(m.fn, tr.kwargs(), trusted=True)  # the harness's own code: here, beside autograd
         if call.error is None and _reproduces(call.result, grads, tr):
             return m.id, m.sentence
     return None
@@ -215,15 +205,23 @@ def _placement(order: tuple, wrong: set, silent: set) -> str:
 def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> Verdict:
     """Every gradient of `fn` at every configuration of the kata; one verdict."""
     where = location(fn)
+    found = _findings(fn)
+    if found:
+        return _found(kata, kata.step(name), found[0], where)
     rows: list[Row] = []
     first = None
     for cfg in kata.configs:
         tr = trace(cfg)
-        kwargs = tr.kwargs()
-        before = tr.kwargs()
-        call = call_step(fn, kwargs, seconds)
+        call = call_step(fn, tr.kwargs(), seconds, trusted=False)
         if call.error is not None:
             err = call.error
+            lost = _process_problem(kata.step(name), err)
+            if lost or err.isa("GraphAttached"):
+                ident, sentence = lost or ("graph-attached", (
+                    "backward asks for requires_grad, which attaches its gradients to an autograd graph: build "
+                    "them from the inputs with plain tensor operations, without requires_grad_"))
+                body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
+                return _verdict(kata, ident, sentence, body, where, headline="stopped" if lost else "")
             if err.isa("NotImplementedError"):
                 return Verdict(kata.folder, name, "todo", "not-implemented",
                                "backward still raises NotImplementedError: write it",
@@ -236,9 +234,8 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
             body = (f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
                     + f"\n  called: {_called(tr)}")
             return _verdict(kata, ident, sentence, body, where, headline="raised an error")
-        changed = _changed(before, kwargs)
-        if changed:
-            sentence = (f"backward changed {', '.join(changed[:3])} in place (an in-place op such as +=, or a "
+        if call.mutated:
+            sentence = (f"backward changed {', '.join(call.mutated[:3])} in place (an in-place op such as +=, or a "
                         "trailing-underscore method on an input); the forward values are shared, so compute new "
                         "tensors instead")
             return _verdict(kata, "mutated-input", sentence, f"  called: {_called(tr)}", where)
@@ -285,11 +282,17 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
     arithmetic (the keys' bias) into a false alarm.
     """
     from . import gpt_training
+    from .loader import function_of
 
-    fn = getattr(module, "backward", None)
+    fn = function_of(module, "backward", kata.step_names)
     if not callable(fn):
         return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
                        report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
+    found = _findings(fn)
+    if found:
+        ident, sentence = found[0].ident, found[0].sentence("backward")
+        return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
     cfg = dataclasses.replace(gpt.FLOAT64, device=str(device))
     params = gpt.init_parameters(cfg)
     opt = gpt_training.AdamW(params)
@@ -298,7 +301,7 @@ def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFA
     for i in range(steps):
         idx, targets = gpt_training.batch(data, cfg.B, cfg.T, g)
         loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh)
-        call = call_step(fn, kwargs, seconds)
+        call = call_step(fn, kwargs, seconds, trusted=False)
         if call.error is not None:
             return _failed(kata, fn, call)
         grads = call.result

@@ -182,12 +182,12 @@ def call_step(fn, kwargs: dict, seconds: float = 10.0, trusted: bool | None = No
     answer = w.request({"op": "call", "fn": spec, "kwargs": kwargs, "watch": spec["kind"] != "file"}, seconds)
     show(answer)
     try:
-        mutated = tuple(str(m) for m in answer.get("mutated", ()))
+        changed = tuple(str(m) for m in answer.get("mutated", ()))
     except TypeError:
-        mutated = ()
+        changed = ()
     if "error" in answer:
-        return Call(error=raised(answer["error"]), mutated=mutated)
-    return Call(result=_result(answer.get("result")), mutated=mutated)
+        return Call(error=raised(answer["error"]), mutated=changed)
+    return Call(result=_result(answer.get("result")), mutated=changed)
 
 
 def _trusted(fn) -> bool:
@@ -198,16 +198,40 @@ def _trusted(fn) -> bool:
 def _call_here(fn, kwargs: dict) -> Call:
     import torch
 
-    pristine = {k: v.clone() for k, v in kwargs.items() if torch.is_tensor(v)}
+    before = pristine(kwargs)
     call = Call()
     try:
         with torch.no_grad():
             call.result = fn(**kwargs)
     except Exception as error:  # a catalogued mistake may raise on some inputs: it then names nothing
         call.error = Raised.of(error, fn.__code__.co_filename)
-    call.mutated = tuple(k for k, v in pristine.items()
-                         if kwargs[k].shape != v.shape or not torch.equal(kwargs[k], v))
+    call.mutated = tuple(mutated(before))
     return call
+
+
+def pristine(kwargs: dict) -> dict:
+    """name -> (the tensor, a clone of it) for every tensor argument and every tensor in a dict argument.
+
+    A tensor in a dict is named as it is read, params['wte']. The tensor itself
+    is kept, not the dict's entry: a step may rebind or delete an entry of its
+    own copy of the dict; it must not change the values it was given.
+    """
+    import torch
+
+    out = {}
+    for k, v in kwargs.items():
+        if torch.is_tensor(v):
+            out[k] = (v, v.clone())
+        elif isinstance(v, dict):
+            out.update({f"{k}[{name!r}]": (t, t.clone()) for name, t in v.items() if torch.is_tensor(t)})
+    return out
+
+
+def mutated(before: dict) -> list[str]:
+    """The names of pristine's tensors that a call changed in place (values or shape)."""
+    import torch
+
+    return [k for k, (now, was) in before.items() if now.shape != was.shape or not torch.equal(now, was)]
 
 
 def show(answer: dict) -> None:
@@ -227,13 +251,17 @@ def raised(data) -> Raised:
 
 
 def _result(x):
-    """A returned value rebuilt from the worker's answer: tensors, tuples of them, or a Returned."""
+    """A returned value rebuilt from the worker's answer: tensors, tuples or dicts of them, or a Returned."""
     import torch
 
     if type(x) is torch.Tensor:
         return x
     if isinstance(x, dict) and isinstance(x.get("$sequence"), list):
         return tuple(_result(v) for v in x["$sequence"])
+    if isinstance(x, dict) and isinstance(x.get("$dict"), list):
+        pairs = x["$dict"]
+        if all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in pairs):
+            return {k: _result(v) for k, v in pairs}
     if isinstance(x, dict) and "$returned" in x:
         if x["$returned"] == "none":
             return None

@@ -3,7 +3,8 @@
 The file is parsed (ast), never run: comments and strings do not count,
 code does, called or not. A finding names the line (file:line and the
 code). Kata 04's step is itself named `backward`: defining or calling a
-function of that name is not a use; `x.backward()` is.
+function of that name is not a use; `x.backward()` is, except on kata 08's
+layer classes (`layernorm.backward(...)` calls the learner's own step).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ AUTOGRAD_ATTRIBUTES = frozenset({
     "backward", "grad", "grad_fn", "requires_grad", "requires_grad_", "retain_grad", "register_hook",
     "enable_grad", "set_grad_enabled", "_set_grad_enabled", "autograd", "forward_ad", "make_dual",
     "unpack_dual", "dual_level", "jvp", "vjp", "jacrev", "jacfwd", "hessian", "functorch"})
+#: kata 08's classes of layer steps (its stub's names): their `backward` is the learner's, not autograd's
+LAYER_CLASSES = frozenset({"layernorm", "attention", "mlp"})
 #: names imported from torch that are autograd
 AUTOGRAD_FROM_TORCH = frozenset({"autograd", "func", "enable_grad", "set_grad_enabled", "_functorch"})
 #: modules a step must not reach: the harness (which holds the checks) and the worked solutions
@@ -143,7 +146,8 @@ def _uses(node: ast.AST):
                 if alias.name in AUTOGRAD_FROM_TORCH:
                     yield "autograd", f"from torch import {alias.name}"
     elif isinstance(node, ast.Attribute):
-        if node.attr in AUTOGRAD_ATTRIBUTES:
+        layer_step = node.attr == "backward" and _last_name(node.value) in LAYER_CLASSES
+        if node.attr in AUTOGRAD_ATTRIBUTES and not layer_step:
             yield "autograd", f".{node.attr}"
         elif node.attr == "func" and _dotted(node.value) == "torch":
             yield "autograd", "torch.func"
@@ -173,3 +177,10 @@ def _dotted(node: ast.AST) -> str:
         inner = _dotted(node.value)
         return f"{inner}.{node.attr}" if inner else ""
     return ""
+
+
+def _last_name(node: ast.AST) -> str:
+    """The name an expression ends in: layernorm for `layernorm` and `mine.layernorm`; "" for a call or the like."""
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else ""

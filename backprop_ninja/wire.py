@@ -36,7 +36,9 @@ def encode(value) -> bytes:
             tensors.append(x)
             return {"$tensor": len(tensors) - 1}
         if isinstance(x, dict):
-            return {str(k): plain(v) for k, v in x.items()}
+            if not all(type(k) is str for k in x):
+                raise WireError("a dict's keys must be strings")
+            return {k: plain(v) for k, v in x.items()}
         if isinstance(x, (list, tuple)):
             return [plain(v) for v in x]
         if x is None or isinstance(x, (bool, int, float, str)):

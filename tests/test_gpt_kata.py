@@ -1,14 +1,15 @@
 """Kata 08: the saved forward pass, the check's report, and the 100-step training check."""
 
+import textwrap
 import types
 
 import pytest
 import torch
 import variants
-from conftest import kata_module
+from conftest import ROOT, kata_module
 
-from backprop_ninja import gpt, gpt_check, mistakes
-from backprop_ninja.checker import check_step
+from backprop_ninja import gpt, gpt_check, loader, mistakes
+from backprop_ninja.checker import check_in, check_step
 from backprop_ninja.katas import kata
 from backprop_ninja.mistakes.gpt import _backward
 
@@ -88,21 +89,28 @@ def test_a_missing_gradient_is_named():
     assert verdict.diagnosis == "not-a-tensor" and "no gradient for wpe" in verdict.sentence
 
 
-def test_a_layer_step_not_pasted_in_yet_is_named():
-    stub = kata_module("katas", GPT)
-    solved = kata_module("reference", GPT)
-    mine = types.SimpleNamespace(**{k: getattr(solved, k) for k in ("attention", "mlp")},
-                                 layernorm=stub.layernorm)  # kata 05's steps still placeholders
+def learner_file(tmp_path, source: str) -> loader.Learner:
+    """A kata 08 file of the learner's, imported in the worker as `pytest katas/08_gpt` does."""
+    path = tmp_path / "08_gpt" / "gpt.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    return loader.open_file(path)
 
-    def backward(idx, targets, params, acts):
-        B, T = idx.shape
-        V, C = params["wte"].shape
-        dlogits = (torch.softmax(acts["logits"], -1) - torch.nn.functional.one_hot(targets, V)) / (B * T)
-        dx, _, _ = mine.layernorm.backward(dlogits @ params["wte"], params["lnf_w"], acts["lnf_norm"],
-                                           acts["lnf_rstd"])
-        return {"lnf": dx + dx}
 
-    verdict = check_step(GPT, "backward", backward)
+def test_a_layer_step_not_pasted_in_yet_is_named(tmp_path):
+    stub = (ROOT / "katas" / GPT.folder / GPT.module).read_text()
+    layernorm = stub[stub.index("class layernorm:"):stub.index("class attention:")]  # kata 05's steps still `...`
+    mine = learner_file(tmp_path, "import torch\n\n\n" + layernorm + textwrap.dedent("""
+        def backward(idx, targets, params, acts):
+            B, T = idx.shape
+            V, C = params["wte"].shape
+            dlogits = (torch.softmax(acts["logits"], -1) - torch.nn.functional.one_hot(targets, V)) / (B * T)
+            dlnf = dlogits @ params["wte"]
+            dx, _, _ = layernorm.backward(dlnf, params["lnf_w"], acts["lnf_norm"], acts["lnf_rstd"])
+            return {"lnf": dx + dx}
+        """))
+
+    verdict = check_in(GPT, mine, "backward")
     assert verdict.diagnosis == "exception" and "still has its `...` placeholder" in verdict.sentence
 
 
@@ -136,24 +144,33 @@ def test_a_wrong_gradient_makes_the_run_leave_autograd_and_says_when(name):
     assert "at step 1 of 3" in verdict.sentence
 
 
-def stale_dwte_buffer():
-    """A backward that keeps dwte's buffer between calls and forgets to zero it: right on the first call."""
-    kept = {}
+def stale_dwte_buffer(tmp_path) -> loader.Learner:
+    """A backward that keeps dwte's buffer between calls and forgets to zero it: right on the first call.
 
-    def backward(idx, targets, params, acts):
-        grads = _backward(idx, targets, params, acts)
-        wte = params["wte"]
-        buffer = kept.setdefault((wte.shape, wte.dtype, wte.device), torch.zeros_like(wte))
-        buffer += grads["wte"]  # the buffer should start from zero at every call
-        grads["wte"] = buffer.clone()
-        return grads
-    return backward
+    A file, not a function of this test: the worker imports a file once and its
+    module keeps the buffer from call to call, as a learner's file would.
+    """
+    solved = (ROOT / "reference" / GPT.folder / GPT.module).read_text()
+    return learner_file(tmp_path, solved + textwrap.dedent("""
+
+        right = backward
+        kept = {}
 
 
-def test_a_slip_past_every_gradient_check_is_caught_by_training():
-    backward = stale_dwte_buffer()
-    assert check_step(GPT, "backward", backward).status == "done"
-    verdict = gpt_check.check_training(GPT, as_module(backward))
+        def backward(idx, targets, params, acts):
+            grads = right(idx, targets, params, acts)
+            wte = params["wte"]
+            buffer = kept.setdefault((wte.shape, wte.dtype, wte.device), torch.zeros_like(wte))
+            buffer += grads["wte"]  # the buffer should start from zero at every call
+            grads["wte"] = buffer.clone()
+            return grads
+        """))
+
+
+def test_a_slip_past_every_gradient_check_is_caught_by_training(tmp_path):
+    mine = stale_dwte_buffer(tmp_path)
+    assert check_in(GPT, mine, "backward").status == "done"
+    verdict = gpt_check.check_training(GPT, mine)
     assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
     assert "dwte differs from autograd's at the same parameters and batch" in verdict.sentence
 

@@ -51,6 +51,14 @@ def test_kata_04s_step_named_backward_is_not_a_use():
     assert found(source) == []
 
 
+def test_kata_08s_layer_classes_backward_is_the_learners_step_not_autograd():
+    source = ("class layernorm:\n    def backward(dout, w, norm, rstd):\n        return dout\n\n"
+              "def backward(idx, targets, params, acts):\n"
+              "    return layernorm.backward(1, 2, 3, 4), mine.mlp.backward(1), attention.backward(2)\n")
+    assert found(source) == []
+    assert [(i, n) for i, _, n in found("def backward(x):\n    return x.mlp().backward()\n")] == [("autograd", 2)]
+
+
 def test_a_finding_names_its_line_and_its_function():
     (f,) = scan_source("import torch\n\ndef dprobs(probs, dlogprobs):\n    return probs.grad_fn\n", "k.py")
     assert (f.line, f.code, f.function) == (4, "return probs.grad_fn", "dprobs")
