@@ -384,7 +384,29 @@ def _portable(v, seen: set):
             return {"$function": _source(v, seen)}
         except ShipError:
             return _SKIP
+    if isinstance(v, type):
+        return {"$enclosing": v.__name__} if v in seen else _namespace(v, seen)
     return _SKIP
+
+
+def _namespace(cls: type, seen: set):
+    """A class that only holds functions (kata 08's layernorm, attention, mlp in a notebook), by their code.
+
+    Its functions read the class by its name (layernorm.dx); the worker binds
+    that name to the class it rebuilds ({"$enclosing": its name}).
+    """
+    methods = {}
+    for name, f in vars(cls).items():
+        if name.startswith("__") and name.endswith("__") and not isinstance(f, (types.FunctionType, staticmethod)):
+            continue  # __module__, __doc__, __dict__ and the like
+        f = f.__func__ if isinstance(f, staticmethod) else f
+        if not isinstance(f, types.FunctionType):
+            return _SKIP
+        try:
+            methods[name] = _source(f, seen | {cls})
+        except ShipError:
+            return _SKIP
+    return {"$class": {"name": cls.__name__, "methods": methods}}
 
 
 # ---------------------------------------------------------------- the worker process

@@ -167,6 +167,19 @@ class _State:
         fn.__kwdefaults__ = {k: self._value(v) for k, v in spec["kwdefaults"].items()} or None
         return fn
 
+    def _namespace(self, spec: dict) -> type:
+        """A class of plain functions (guard._namespace), each reading the class by its name."""
+        cls = type(spec["name"], (), {})
+        for name, m in spec["methods"].items():
+            fn = self._function(m)
+            fn.__globals__.update({k: cls for k, x in fn.__globals__.items() if _enclosing(x, cls)})
+            for cell in fn.__closure__ or ():  # a class defined in a function: its name is a closed-over cell
+                with contextlib.suppress(ValueError):  # (an empty cell)
+                    if _enclosing(cell.cell_contents, cls):
+                        cell.cell_contents = cls
+            setattr(cls, name, staticmethod(fn))
+        return cls
+
     def _value(self, v):
         if isinstance(v, dict):
             if "$module" in v:
@@ -184,6 +197,10 @@ class _State:
                 return getattr(torch, v["$dtype"])
             if "$tuple" in v:
                 return tuple(self._value(x) for x in v["$tuple"])
+            if "$class" in v:
+                return self._namespace(v["$class"])
+            if "$enclosing" in v:
+                return _Enclosing(v["$enclosing"])
             return {k: self._value(x) for k, x in v.items()}
         if isinstance(v, list):
             return [self._value(x) for x in v]
@@ -219,6 +236,17 @@ class _State:
         answer["mutated"] = mutated(before)
         answer["printed"] = printed.getvalue()
         return answer
+
+
+class _Enclosing:
+    """A function's own class, by name: bound once the class is built."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+def _enclosing(x, cls: type) -> bool:
+    return isinstance(x, _Enclosing) and x.name == cls.__name__
 
 
 def _extend_path(spec: dict) -> None:

@@ -5,6 +5,7 @@ function is called) and then through check_step, which must give it its
 own diagnosis, never a pass; the call after it must work again.
 """
 
+import pytest
 import torch
 
 from backprop_ninja import guard
@@ -211,3 +212,60 @@ def test_a_notebook_function_and_its_helpers_are_sent_by_their_code():
     exec("def dprobs(probs, dlogprobs):\n    return _helper(dlogprobs) / (2 * probs)\n", namespace)
     assert guard.ship(namespace["dprobs"])["kind"] == "code"
     assert check_step(ATOMIC, "dprobs", namespace["dprobs"]).status == "done"
+
+
+def test_dicts_of_tensors_cross_both_ways_as_plain_tensors():
+    def scaled(params, k):
+        return {name: v * k for name, v in params.items()} | {"nested": {"w": params["w"].T.contiguous()}}
+
+    call = guard.call_step(scaled, {"params": {"w": torch.ones(2, 3), "b": torch.zeros(3)}, "k": torch.tensor(2.0)})
+    assert set(call.result) == {"w", "b", "nested"} and torch.equal(call.result["w"], torch.full((2, 3), 2.0))
+    assert type(call.result["b"]) is torch.Tensor and call.result["nested"]["w"].shape == (3, 2)
+
+
+def test_anything_else_in_a_returned_dict_is_described_by_its_key():
+    import numpy as np
+
+    def mixed(x):
+        return {"t": x, "np": np.ones(2), "none": None}
+
+    call = guard.call_step(mixed, {"x": torch.ones(2)})
+    assert isinstance(call.result["np"], guard.Returned) and call.result["np"].kind == "numpy"
+    assert call.result["none"] is None and torch.equal(call.result["t"], torch.ones(2))
+    call = guard.call_step(lambda x: {1: x}, {"x": torch.ones(2)})
+    assert isinstance(call.result, guard.Returned) and "keys" in call.result.text
+    call = guard.call_step(lambda x: {"$tensor": x}, {"x": torch.ones(2)})  # a key that looks like the wire's marker
+    assert torch.equal(call.result["$tensor"], torch.ones(2))
+
+
+def test_the_wire_refuses_keys_that_are_not_strings():
+    from backprop_ninja import wire
+
+    with pytest.raises(wire.WireError):
+        wire.encode({"params": {0: torch.ones(1)}})
+
+
+def test_a_change_in_place_inside_a_dict_argument_is_named_by_its_key():
+    def zeroing(params, acts):
+        params["wte"].zero_()
+        acts["x"] = acts["x"] * 2  # rebinding its own dict's entry changes no input
+        return {}
+
+    params, acts = {"wte": torch.ones(2), "b": torch.ones(1)}, {"x": torch.ones(1)}
+    call = guard.call_step(zeroing, {"params": params, "acts": acts})
+    assert call.mutated == ("params['wte']",)
+
+
+def test_a_notebook_class_of_functions_crosses_with_the_function_that_calls_it():
+    class mlp:
+        def dx(W, dout):
+            return dout @ W.T
+
+        def backward(W, dout):
+            return mlp.dx(W, dout), dout.sum(0)
+
+    def backward(W, dout):
+        return mlp.backward(W, dout)
+
+    call = guard.call_step(backward, {"W": torch.ones(3, 2), "dout": torch.ones(4, 2)}, trusted=False)
+    assert call.error is None and torch.equal(call.result[0], torch.full((4, 3), 2.0))
