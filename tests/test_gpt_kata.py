@@ -89,6 +89,32 @@ def test_a_missing_gradient_is_named():
     assert verdict.diagnosis == "not-a-tensor" and "no gradient for wpe" in verdict.sentence
 
 
+def test_a_value_in_the_dict_that_is_not_a_tensor_is_named_by_its_key():
+    def numpy_wpe(idx, targets, params, acts):
+        grads = _backward(idx, targets, params, acts)
+        grads["wpe"] = grads["wpe"].numpy()
+        return grads
+
+    verdict = check_step(GPT, "backward", numpy_wpe)
+    assert verdict.diagnosis == "not-a-tensor"
+    assert "grads['wpe'] (dwpe) must be a torch.Tensor" in verdict.sentence and "a NumPy array" in verdict.sentence
+
+
+def test_a_change_in_place_names_the_tensor_by_its_dict_and_key():
+    verdict = check_step(GPT, "backward", next(m.fn for m in mistakes.of(GPT.folder, "backward")
+                                               if m.name == "backward_softmax_in_place_on_the_logits"))
+    assert verdict.diagnosis == "mutated-input" and "acts['logits']" in verdict.sentence
+
+
+@pytest.mark.parametrize(("line", "ident"), [("    loss.backward()", "autograd"),
+                                             ("    from backprop_ninja.mistakes.gpt import _backward", "not-your-own")])
+def test_the_scan_reads_kata_08s_file_like_any_other(tmp_path, line, ident):
+    solved = (ROOT / "reference" / GPT.folder / GPT.module).read_text()
+    mine = learner_file(tmp_path, solved + f"\n\ndef helper(loss):\n{line}\n")
+    assert check_in(GPT, mine, "backward").diagnosis == ident
+    assert gpt_check.check_training(GPT, mine).diagnosis == ident
+
+
 def learner_file(tmp_path, source: str) -> loader.Learner:
     """A kata 08 file of the learner's, imported in the worker as `pytest katas/08_gpt` does."""
     path = tmp_path / "08_gpt" / "gpt.py"
