@@ -448,8 +448,9 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
     for step in kata.steps:
         fn = function_of(module, step.name, kata.step_names)
         found = _findings(fn) if callable(fn) else []
-        if found:
-            return _found(kata, step, found[0], location(fn), label="chain")
+        if found:  # the step's own test names the finding; the chain waits for it (or an earlier wrong step)
+            first = next((r.label for r in rows if not r.approximate), None)
+            return _chain_stops_at(kata, module, first or step.name, seconds, rows)
         names, unfed = feeding(kata, step, fn) if callable(fn) else ([], [])
         given = {p: (tr.values[p] if p in tr.values else mine[p]).clone()
                  for p in step.params if p in tr.values or p in mine}
