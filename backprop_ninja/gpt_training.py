@@ -93,7 +93,7 @@ def manual_gradients(backward, nh: int, seconds: float = SECONDS):
     """(params, idx, targets) -> (loss, grads dict) with the learner's backward."""
     def gradients(params, idx, targets):
         loss, kwargs = backward_kwargs(params, idx, targets, nh)
-        call = call_step(backward, kwargs, seconds)
+        call = call_step(backward, kwargs, seconds, watch_inputs=False)  # the worker's copies: params stay
         if call.error is not None:
             where = f" at {call.where}" if call.where else ""
             raise GPTTrainError(f"your backward raised {call.error.type}: {call.error}{where}; "

@@ -155,13 +155,19 @@ class ShipError(Exception):
     """A function that cannot be sent to the worker (its source cannot be read)."""
 
 
-def call_step(fn, kwargs: dict, seconds: float = 10.0, trusted: bool | None = None) -> Call:
+def call_step(fn, kwargs: dict, seconds: float = 10.0, trusted: bool | None = None,
+              watch_inputs: bool = True) -> Call:
     """Call fn(**kwargs) in the worker, within `seconds`; report what it returned, raised and mutated.
 
     `trusted` (default: fn is the harness's own, backprop_ninja.*) runs it
     here instead, grad mode off: the catalogued mistakes, when a diagnosis
     compares them with the learner's answer. check_step passes False: a
     function checked as a step always runs in the worker.
+
+    `watch_inputs=False` skips the check for inputs changed in place (a clone
+    and a comparison of each): a training loop passes it, since the worker's
+    inputs are its own copies for this one call and a change to them cannot
+    reach the run's parameters; the checks, which diagnose it, keep it.
     """
     if _trusted(fn) if trusted is None else trusted:
         return _call_here(fn, kwargs)
@@ -179,7 +185,8 @@ def call_step(fn, kwargs: dict, seconds: float = 10.0, trusted: bool | None = No
         if "error" in answer:
             return Call(error=raised(answer["error"]))
         w.loaded.add(spec["path"])
-    answer = w.request({"op": "call", "fn": spec, "kwargs": kwargs, "watch": spec["kind"] != "file"}, seconds)
+    answer = w.request({"op": "call", "fn": spec, "kwargs": kwargs, "watch": spec["kind"] != "file",
+                        "inputs": watch_inputs}, seconds)
     show(answer)
     try:
         changed = tuple(str(m) for m in answer.get("mutated", ()))

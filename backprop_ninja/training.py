@@ -94,7 +94,8 @@ def guarded_gradients(backward: Callable, seconds: float) -> Gradients:
     def gradients(params, Xb, Yb):
         with torch.no_grad():
             values = forward(params, Xb, Yb)
-        call = guard.call_step(backward, {name: values[name] for name in BACKWARD_ARGS}, seconds)
+        call = guard.call_step(backward, {name: values[name] for name in BACKWARD_ARGS}, seconds,
+                               watch_inputs=False)  # the worker's copies: a change cannot reach params
         if call.error is not None:
             raise BackwardFailed(_raised(call.error, seconds))
         problem = gradient_problem(call.result, params)

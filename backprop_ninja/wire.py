@@ -48,33 +48,39 @@ def encode(value) -> bytes:
     body = plain(value)
     blobs, meta = [], []
     for t in tensors:
-        cpu = t.detach().to("cpu").contiguous()
+        cpu = t if t.device.type == "cpu" and t.is_contiguous() else t.detach().to("cpu").contiguous()
         nbytes = cpu.numel() * cpu.element_size()
         meta.append({"dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
                      "device": str(t.device), "nbytes": nbytes})
-        blobs.append((ctypes.string_at(cpu.data_ptr(), nbytes) if nbytes else b"") + bytes(_padding(nbytes)))
+        if nbytes:
+            blobs.append(ctypes.string_at(cpu.data_ptr(), nbytes))
+        blobs.append(bytes(_padding(nbytes)))
     header = json.dumps({"body": body, "tensors": meta}).encode()
-    payload = _LENGTH.pack(len(header)) + header + b"".join(blobs)
-    return _LENGTH.pack(len(payload)) + payload
+    size = _LENGTH.size + len(header) + sum(map(len, blobs))
+    return b"".join([_LENGTH.pack(size), _LENGTH.pack(len(header)), header, *blobs])  # one copy of the bytes
 
 
-def decode(payload: bytes):
-    """The value of one frame's payload (the bytes after its length)."""
+def decode(payload: bytes | bytearray):
+    """The value of one frame's payload (the bytes after its length).
+
+    Its tensors are views of the payload's memory (a bytearray, as read()
+    returns it, is used as it is; bytes are copied once): the payload must
+    not be reused.
+    """
     try:
-        (size,) = _LENGTH.unpack_from(payload)
-        header = json.loads(payload[_LENGTH.size:_LENGTH.size + size])
+        data = payload if isinstance(payload, bytearray) else bytearray(payload)
+        (size,) = _LENGTH.unpack_from(data)
+        header = json.loads(data[_LENGTH.size:_LENGTH.size + size])
         offset = _LENGTH.size + size
-        raw = payload[offset:]
-        # one copy into torch's own memory; every tensor is a view of it
-        data = torch.frombuffer(bytearray(raw), dtype=torch.uint8).clone() if raw else torch.empty(0, dtype=torch.uint8)
-        offset, tensors = 0, []
+        tensors = []
         for m in header["tensors"]:
             dtype = _DTYPES[m["dtype"]]
             shape = [int(s) for s in m["shape"]]
             nbytes = int(m["nbytes"])
             if nbytes < 0 or offset + nbytes > len(data):
                 raise ValueError("a tensor runs past the end of the frame")
-            flat = data[offset:offset + nbytes].view(dtype) if nbytes else torch.empty(0, dtype=dtype)
+            flat = (torch.frombuffer(data, dtype=dtype, count=nbytes // dtype.itemsize, offset=offset) if nbytes
+                    else torch.empty(0, dtype=dtype))
             offset += nbytes + _padding(nbytes)
             t = flat.view(shape)
             tensors.append(t if m["device"] == "cpu" else t.to(torch.device(m["device"])))
@@ -98,11 +104,11 @@ def _padding(nbytes: int) -> int:
     return -nbytes % _ALIGN
 
 
-def read(stream) -> bytes | None:
-    """The payload of the next frame on a binary stream; None at its end."""
+def read(stream) -> bytearray | None:
+    """The payload of the next frame on a binary stream, read into a bytearray of its own; None at its end."""
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         return None
     (size,) = _LENGTH.unpack(head)
-    payload = stream.read(size)
-    return payload if len(payload) == size else None
+    payload = bytearray(size)
+    return payload if stream.readinto(payload) == size else None

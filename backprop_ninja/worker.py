@@ -214,7 +214,7 @@ class _State:
         spec = request["fn"]
         filename = spec.get("path") or spec.get("filename")
         kwargs = request["kwargs"]
-        before = pristine(kwargs)
+        before = pristine(kwargs) if request.get("inputs", True) else {}
         answer: dict = {}
         ASKED_FOR_GRAD.clear()
         with _captured() as printed:

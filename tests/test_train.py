@@ -402,8 +402,8 @@ def test_the_learners_backward_is_called_only_through_the_guard(names_file, monk
 
     calls = []
     call_step = guard.call_step
-    monkeypatch.setattr(guard, "call_step", lambda fn, kwargs, seconds: (calls.append(fn), call_step(fn, kwargs,
-                                                                                                       seconds))[1])
+    monkeypatch.setattr(guard, "call_step", lambda fn, kwargs, seconds, **options: (
+        calls.append(fn), call_step(fn, kwargs, seconds, **options))[1])
     assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "3",
                      "--hidden", "3") == 0
     assert len(calls) == 1 + 3 and all(fn.__name__ == "backward" for fn in calls)  # the check, then each step
