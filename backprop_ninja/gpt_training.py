@@ -211,6 +211,9 @@ def check_backward(backward, device) -> str | None:
     from .gpt_check import _form, trace
     from .gpt_check import check_backward as check
 
+    found = list(getattr(backward, "findings", ()))
+    if found:
+        raise GPTTrainError(f"{found[0].sentence('backward')}; pytest katas/08_gpt shows where.")
     cfg = dataclasses.replace(gpt.MODEL, device=str(device))
     kata = dataclasses.replace(katas.kata("08"), configs=(cfg,))
     verdict = check(kata, "backward", backward)
@@ -247,7 +250,7 @@ def train(args) -> None:
         where, gradients = "autograd's gradients (loss.backward())", None
     else:
         path = loader.kata_file(loader.impl_root(args.impl), kata)
-        backward = loader.step_function(loader.load(path), kata, "backward")
+        backward = loader.step_function(loader.open_file(path), kata, "backward")  # imported in the worker
         warning = check_backward(backward, device)
         if warning:
             print(warning, file=sys.stderr)

@@ -4,6 +4,7 @@ Everything trains tiny runs on a few hundred synthetic names the tests write: no
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,16 @@ def test_the_stub_says_to_finish_kata_08_before_reading_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("kata 08's backward is not written yet") and "--impl reference" in err
     assert err.count("\n") == 1
+
+
+def test_the_learners_file_runs_in_the_worker_and_a_use_of_autograd_stops_it(tmp_path, names_file, capsys):
+    mine = tmp_path / "mine" / "08_gpt" / "gpt.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(REFERENCE.read_text() + "\n\ndef helper(loss):\n    loss.backward()\n")
+    assert train_cli("--model", "gpt", "--impl", str(tmp_path / "mine"), "--data", str(names_file)) == 1
+    err = capsys.readouterr().err
+    assert ".backward on line" in err and "uses autograd" in err
+    assert not any(getattr(m, "__file__", None) == str(mine) for m in list(sys.modules.values()))
 
 
 def test_autograd_belongs_to_the_gpt(capsys):
