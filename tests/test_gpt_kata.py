@@ -115,6 +115,21 @@ def test_the_scan_reads_kata_08s_file_like_any_other(tmp_path, line, ident):
     assert gpt_check.check_training(GPT, mine).diagnosis == ident
 
 
+def test_an_exit_or_a_hidden_requires_grad_says_so_as_for_any_step():
+    def exits(idx, targets, params, acts):
+        import os
+
+        os._exit(3)
+
+    def attaches(idx, targets, params, acts):
+        grads = _backward(idx, targets, params, acts)
+        getattr(grads["wte"], "requires" + "_grad_")()  # spelled so that only the worker sees it
+        return grads
+
+    assert check_step(GPT, "backward", exits).diagnosis == "exit"
+    assert check_step(GPT, "backward", attaches).diagnosis == "graph-attached"
+
+
 def learner_file(tmp_path, source: str) -> loader.Learner:
     """A kata 08 file of the learner's, imported in the worker as `pytest katas/08_gpt` does."""
     path = tmp_path / "08_gpt" / "gpt.py"
