@@ -21,6 +21,7 @@ from .guard import Remote, Returned, call_step
 from .katas import Kata, Step
 from .paths import check_command
 from .probes import Probe, probes
+from .source import module_names, step_lines, step_source
 
 DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for
 
@@ -168,13 +169,16 @@ def _first_in_backward_order(kata: Kata, step: Step, wrong: list):
 
 
 def _quote_number(fn, cfg) -> str:
-    """The learner's line that holds one of the lecture's sizes as a number, quoted."""
+    """The learner's line that holds one of the configuration's sizes as a number, quoted."""
     import ast
 
+    found = step_lines(fn)
+    if found is None:
+        return ""
+    lines, start = found
     try:
-        lines, start = inspect.getsourcelines(fn)
         tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (TypeError, OSError, SyntaxError):
+    except SyntaxError:
         return ""
     sizes = {v for _, v in _sizes(cfg)} | {v - 1 for _, v in _sizes(cfg)}
     for node in ast.walk(tree):
@@ -214,26 +218,29 @@ def _findings(fn) -> list:
     return scan.scan_function(fn)
 
 
-def _found(kata: Kata, step: Step, finding, where: str, label: str = "") -> Verdict:
+def _found(kata: Kata, step: Step, finding, where: str) -> Verdict:
     sentence = finding.sentence(step.name)
-    head = f"{label or step.name}: {finding.ident}"
-    return Verdict(kata.folder, label or step.name, "wrong", finding.ident, sentence,
-                   report=f"{head}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}", where=where)
+    return Verdict(kata.folder, step.name, "wrong", finding.ident, sentence,
+                   report=f"{step.name}: {finding.ident}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}",
+                   where=where)
 
 
 def feedable(kata: Kata) -> tuple[str, ...]:
     """Every name a step of `kata` may declare beyond its table parameters (DESIGN §2, extra parameters).
 
-    The graph's forward values (its lines and leaves), the batch, `n` and the
-    configuration's named sizes: generic, so a graph with other names works alike.
+    Generic over the graph's model: its lines, its leaves, the batch's names and the configuration's
+    named sizes (cfg.sizes()), each a tensor or an int; never a value only the lines read, such as a
+    GPT's `params` (a dict), nor a size that is not a name ("B*T").
     """
-    from .lecture import BATCH, PARAMETERS
-
     cfg = kata.configs[0]
-    sizes = tuple(f.name for f in dataclasses.fields(cfg)
-                  if isinstance(getattr(cfg, f.name), int) and not isinstance(getattr(cfg, f.name), bool)
-                  and f.name != "seed")
-    return tuple(dict.fromkeys((*BATCH, *PARAMETERS, *kata.graph.lines, *sizes)))
+    values = {**kata.graph.model.make_batch(cfg), **dict(cfg.sizes())}
+    names = (*kata.graph.lines, *kata.graph.model.leaves, *(k for k, v in values.items() if _feedable_value(v)))
+    return tuple(name for name in dict.fromkeys(names) if name.isidentifier())
+
+
+def _feedable_value(x) -> bool:
+    """A tensor or an int (not a bool); what a leaf or a size may be to be fed, e.g. not a dict."""
+    return torch.is_tensor(x) or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def _parameters(fn) -> list | None:
@@ -267,15 +274,19 @@ def feeding(kata: Kata, step: Step, fn) -> tuple[list[str], list[str]]:
 
 
 def fed(kata: Kata, given: dict, names: list[str], cfg) -> dict:
-    """The arguments by name: the probe's (or chain's) own, else a forward value, `n` or a size."""
+    """The arguments by name: the probe's (or chain's) own, else a forward value or a size.
+
+    A forward value is a fresh contiguous clone (q of kata 06 is a transposed view in the trace):
+    what a step does to it touches nothing the harness keeps.
+    """
     from .lecture import trace
 
     out = {}
     for name in names:
         if name in given:
             out[name] = given[name]
-        elif name in kata.graph:
-            out[name] = trace(kata.graph, cfg).values[name].clone()
+        elif torch.is_tensor(value := trace(kata.graph, cfg).values.get(name)):
+            out[name] = value.clone(memory_format=torch.contiguous_format)
         else:
             out[name] = getattr(cfg, name)
     return out
@@ -411,21 +422,17 @@ def _error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> t
 
 def _error_context(step: Step, probe: Probe | None, fn) -> dict:
     """What errors.explain needs: the step's source, what the harness can feed, their shapes, the sizes."""
-    try:
-        source = inspect.getsource(fn)
-    except (TypeError, OSError):
-        source = ""
-    context = {"source": source, "defined": tuple(getattr(fn, "__globals__", {}))}
+    context = {"source": step_source(fn), "defined": module_names(fn)}
     if probe is None:
         return context
     from .diagnose.catalogued import _kata_of
     from .lecture import trace
 
     kata = _kata_of(step)
-    values = dict(trace(kata.graph, probe.cfg).values) if kata else {}
+    values = dict(trace(kata.graph, probe.cfg).values) if kata and kata.graph else {}
     values.update(probe.kwargs)
     context["shapes"] = {k: tuple(v.shape) for k, v in values.items() if torch.is_tensor(v)}
-    context["feedable"] = tuple(values) + ("n",)
+    context["feedable"] = feedable(kata) if kata and kata.graph else tuple(probe.kwargs)
     context["sizes"] = _sizes(probe.cfg)
     return context
 
@@ -447,9 +454,9 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
 
     for step in kata.steps:
         fn = function_of(module, step.name, kata.step_names)
-        found = _findings(fn) if callable(fn) else []
-        if found:
-            return _found(kata, step, found[0], location(fn), label="chain")
+        if callable(fn) and _findings(fn):  # the step's own test names the finding; the chain waits for it
+            first = next((r.label for r in rows if not r.approximate), step.name)
+            return _chain_stops_at(kata, module, first, seconds, rows)
         names, unfed = feeding(kata, step, fn) if callable(fn) else ([], [])
         given = {p: (tr.values[p] if p in tr.values else mine[p]).clone()
                  for p in step.params if p in tr.values or p in mine}
