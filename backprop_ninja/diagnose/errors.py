@@ -15,6 +15,7 @@ its free names. Each kind has its own sentence:
 
 from __future__ import annotations
 
+import ast
 import builtins
 import difflib
 import re
@@ -87,8 +88,11 @@ def free_names(source: str) -> list[str]:
 
     for child in table.get_children():
         walk(child)
-    order = {name: source.find(name) for name in found}
-    return sorted(found, key=lambda name: order[name])
+    # in the order the code reads them (a name's first use as a name, not as part of a longer one)
+    uses = [(n.lineno, n.col_offset, n.id) for n in ast.walk(ast.parse(textwrap.dedent(source)))
+            if isinstance(n, ast.Name) and n.id in found]
+    order = {name: i for i, (_, _, name) in reversed(list(enumerate(sorted(uses))))}
+    return sorted(found, key=lambda name: order.get(name, len(uses)))
 
 
 def _name_error(step, raised, source, feedable, shapes, sizes, defined) -> str:
