@@ -121,7 +121,7 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
             call = call_step(fn, fed(kata, probe.kwargs, names, cfg), seconds, trusted=False)
             problem = _call_problem(step, probe, call, fn)
             if problem and problem[1] == "exception" and rows and all(r.approximate for r in rows):
-                problem = _hard_coded(step, probe, call, _quote_number(fn, kata.configs[0]))
+                problem = _hard_coded(step, probe, call, kata.configs[0], _quote_number(fn, kata.configs[0]))
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
             got = _results(step, call.result)
@@ -302,7 +302,7 @@ def _unfed(kata: Kata, step: Step, unfed: list[str]) -> str:
         are = "is an upstream gradient" if len(upstream) == 1 else "are upstream gradients"
         why.append(f"{', '.join(upstream)} {are} this step is not given (only the table's are)")
     return (f"the harness calls {step.signature()} by these parameter names, and feeds any extra parameter "
-            f"named after a forward value ({', '.join(feedable(kata))}); {'; '.join(why)}: "
+            f"named after a forward value, an input of the batch or a size ({', '.join(feedable(kata))}); {'; '.join(why)}: "
             f"rename or remove {', '.join(unfed)}")
 
 
@@ -349,10 +349,12 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     return None
 
 
-def _hard_coded(step: Step, probe: Probe, call, quote: str = "") -> tuple:
-    """A step right at the sizes checked so far that raises at these: a size written as a number."""
-    sentence = (f"{step.name} is right at the lecture's sizes but raises at {probe.cfg.label}: a lecture size "
-                f"(32, 27, 64, 30, ...) is written as a number{quote}; take every size from a shape (x.shape[0])")
+def _hard_coded(step: Step, probe: Probe, call, home, quote: str = "") -> tuple:
+    """A step right at the sizes checked so far that raises at these: a size of `home` (the kata's own
+    sizes, its first configuration) written as a number."""
+    sizes = ", ".join(dict.fromkeys(str(v) for _, v in home.sizes() if v > 2))
+    sentence = (f"{step.name} is right at the {home.label} but raises at {probe.cfg.label}: a size of the "
+                f"{home.label} ({sizes}) is written as a number{quote}; take every size from a shape (x.shape[0])")
     body = f"  {call.error.type}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
     report = _report(step, body, "hard-coded", sentence, probe, headline="raised an error")
     return ("wrong", "hard-coded", sentence, report)

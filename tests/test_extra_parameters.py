@@ -1,6 +1,7 @@
 """Extra parameters (DESIGN §2): a step may declare forward values, the batch, n and the sizes, by name."""
 
 import torch
+from conftest import solution_changed
 
 from backprop_ninja import loader
 from backprop_ninja.checker import check_chain, check_step, feedable
@@ -70,16 +71,6 @@ def test_the_chain_feeds_extra_parameters_too(tmp_path, root):
     assert check_chain(ATOMIC, learner).status == "done"
 
 
-def opened(tmp_path, root, folder: str, old: str, new: str):
-    """open_file of the worked solution of kata `folder` with one line changed, as a learner's file."""
-    source = (root / "reference" / folder / f"{folder[3:]}.py").read_text()
-    assert old in source
-    path = tmp_path / folder / f"{folder[3:]}.py"
-    path.parent.mkdir()
-    path.write_text(source.replace(old, new))
-    return loader.open_file(path)
-
-
 def checked(module, k, name: str):
     return check_step(k, name, loader.step_function(module, k, name))
 
@@ -91,26 +82,26 @@ def test_what_a_gpt_kata_can_feed_comes_from_its_model_never_params_nor_a_size_t
         assert "params" not in names and "B*T" not in names and "seed" not in names
 
 
-def test_a_layernorm_step_may_declare_the_forward_value_x_and_the_size_T(tmp_path, root):
-    module = opened(tmp_path, root, "05_layernorm", "def dx(dout, w, norm, rstd):",
+def test_a_layernorm_step_may_declare_the_forward_value_x_and_the_size_T(tmp_path):
+    module = solution_changed(tmp_path, "05_layernorm", "def dx(dout, w, norm, rstd):",
                     "def dx(dout, w, norm, rstd, x, T):\n    assert x.shape[1] == T and x.is_contiguous()")
     assert checked(module, kata("05"), "dx").status == "done"
 
 
-def test_an_attention_step_may_declare_mask_and_hs_and_gets_a_view_as_a_contiguous_tensor(tmp_path, root):
-    module = opened(tmp_path, root, "06_attention", "def dq(k, dpreatt):\n",
+def test_an_attention_step_may_declare_mask_and_hs_and_gets_a_view_as_a_contiguous_tensor(tmp_path):
+    module = solution_changed(tmp_path, "06_attention", "def dq(k, dpreatt):\n",
                     "def dq(k, dpreatt, hs, mask, v):\n    assert mask.shape == dpreatt.shape[-2:] and v.is_contiguous()\n")
     assert checked(module, kata("06"), "dq").status == "done"
 
 
-def test_an_mlp_step_may_declare_the_head_size_and_the_batch(tmp_path, root):
-    module = opened(tmp_path, root, "07_mlp", "def dfch(fch, dfch_gelu):",
+def test_an_mlp_step_may_declare_the_head_size_and_the_batch(tmp_path):
+    module = solution_changed(tmp_path, "07_mlp", "def dfch(fch, dfch_gelu):",
                     "def dfch(fch, dfch_gelu, hs, nh, idx, targets):\n    assert hs * nh == fch.shape[-1] // 4")
     assert checked(module, kata("07"), "dfch").status == "done"
 
 
-def test_params_of_a_gpt_kata_is_a_signature_verdict_listing_what_can_be_fed(tmp_path, root):
-    module = opened(tmp_path, root, "05_layernorm", "def db(dout):", "def db(dout, params):")
+def test_params_of_a_gpt_kata_is_a_signature_verdict_listing_what_can_be_fed(tmp_path):
+    module = solution_changed(tmp_path, "05_layernorm", "def db(dout):", "def db(dout, params):")
     v = checked(module, kata("05"), "db")
     assert v.diagnosis == "signature"
     assert "params is not a name the harness knows" in v.sentence

@@ -7,7 +7,7 @@ import re
 import shutil
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, solution_changed
 
 from backprop_ninja import loader
 from backprop_ninja.checker import check_chain, check_step
@@ -112,3 +112,33 @@ def test_a_learners_file_pasted_from_the_notebook_reports_its_names_under_pytest
     result = pytester.runpytest_inprocess("katas/01_atomic_graph", "-k", "dhprebn")
     assert ("diagnosis: exception — dhprebn uses 2 names it does not define: n → `n = dbndiff.shape[0]`, "
             "or a parameter `n`; hprebn → add `hprebn` as a parameter") in result.stdout.str()
+
+
+# --- a size written as a number: the kata's own sizes, the lecture's in Part 1, the model's in Part 2 ------------
+
+def gpt_step(tmp_path, number: str, folder: str, old: str, new: str, name: str):
+    module = solution_changed(tmp_path, folder, old, new)
+    return check_step(kata(number), name, loader.step_function(module, kata(number), name))
+
+
+def test_a_gpt_step_that_raises_off_the_model_sizes_names_them_and_quotes_the_line(tmp_path):
+    v = gpt_step(tmp_path, "06", "06_attention", "return dycat.view(B, T, nh, hs)", "return dycat.view(B, T, 4, 12)", "dy")
+    assert v.diagnosis == "hard-coded"
+    assert v.sentence.startswith("dy is right at the model sizes but raises at odd sizes: a size of the model sizes (")
+    assert "lecture" not in v.sentence
+    assert re.search(r"your line \d+ holds it: `return dycat.view\(B, T, 4, 12\).transpose\(1, 2\)`", v.sentence)
+
+
+def test_a_gpt_step_wrong_off_the_model_sizes_says_right_at_the_model_sizes(tmp_path):
+    v = gpt_step(tmp_path, "05", "05_layernorm", "dnorm - dnorm.mean(-1, keepdim=True)",
+                 "dnorm - dnorm.sum(-1, keepdim=True) / 48", "dx")
+    assert v.diagnosis == "hard-coded"
+    assert v.sentence.startswith("dx is right at the model sizes and wrong at odd sizes")
+    assert "lecture" not in v.sentence and "/ 48" in v.sentence
+
+
+def test_a_gpt_steps_shape_from_a_number_is_named_as_the_model_size(tmp_path):
+    v = gpt_step(tmp_path, "05", "05_layernorm", "return dout.sum((0, 1))",
+                 "return dout.sum((0, 1)).repeat(48 // dout.shape[-1])", "db")
+    assert v.diagnosis == "hard-coded"
+    assert "48 is C at the model sizes, which is 12 here" in v.sentence
