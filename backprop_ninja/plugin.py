@@ -313,7 +313,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         kata = katas.kata(folder)
         broken = next((v for v in _TALLY[folder].values() if v[4] == "import-error"), None)
         if broken:
-            tr.write_line(f"kata {kata.number} ({kata.title}): {broken[5]}", bold=True)
+            # the diagnosis above says it in full; here, what stops the kata, in a line
+            tr.write_line(f"kata {kata.number} ({kata.title}): no step checked: {broken[5].split('; ')[0]}",
+                          bold=True)
             continue
         seen = {v[1]: v for v in _TALLY[folder].values()}
         for name in [n for n in seen if n not in kata.step_names]:
