@@ -138,7 +138,9 @@ def test_a_syntax_error_is_reported_once_per_kata_with_its_line_and_pointer(tree
     result.stdout.fnmatch_lines(["*import-error — atomic_graph.py line *: SyntaxError*",
                                  "  mine/01_atomic_graph/atomic_graph.py:*", "    def dbnbias(dhpreact)",
                                  "                         ^",
-                                 "kata 01 (the atomic compute graph): atomic_graph.py line *: SyntaxError*"])
+                                 "kata 01 (the atomic compute graph): no step checked: atomic_graph.py line *: "
+                                 "SyntaxError: *"])
+    assert out.count("fix that line") == 1  # the summary names what stops the kata; the advice is said once
     assert result.parseoutcomes() == {"failed": 1, "blocked": 26}
 
 
