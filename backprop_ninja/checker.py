@@ -220,9 +220,8 @@ def _findings(fn) -> list:
 
 def _found(kata: Kata, step: Step, finding, where: str) -> Verdict:
     sentence = finding.sentence(step.name)
-    return Verdict(kata.folder, step.name, "wrong", finding.ident, sentence,
-                   report=f"{step.name}: {finding.ident}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}",
-                   where=where)
+    report = f"{step.name}: {finding.ident}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}"
+    return Verdict(kata.folder, step.name, "wrong", finding.ident, sentence, report=report, where=where)
 
 
 def feedable(kata: Kata) -> tuple[str, ...]:
@@ -302,8 +301,8 @@ def _unfed(kata: Kata, step: Step, unfed: list[str]) -> str:
         are = "is an upstream gradient" if len(upstream) == 1 else "are upstream gradients"
         why.append(f"{', '.join(upstream)} {are} this step is not given (only the table's are)")
     return (f"the harness calls {step.signature()} by these parameter names, and feeds any extra parameter "
-            f"named after a forward value, an input of the batch or a size ({', '.join(feedable(kata))}); {'; '.join(why)}: "
-            f"rename or remove {', '.join(unfed)}")
+            f"named after a forward value, an input of the batch or a size ({', '.join(feedable(kata))}); "
+            f"{'; '.join(why)}: rename or remove {', '.join(unfed)}")
 
 
 def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,

@@ -90,7 +90,8 @@ def test_a_layernorm_step_may_declare_the_forward_value_x_and_the_size_T(tmp_pat
 
 def test_an_attention_step_may_declare_mask_and_hs_and_gets_a_view_as_a_contiguous_tensor(tmp_path):
     module = solution_changed(tmp_path, "06_attention", "def dq(k, dpreatt):\n",
-                    "def dq(k, dpreatt, hs, mask, v):\n    assert mask.shape == dpreatt.shape[-2:] and v.is_contiguous()\n")
+                              "def dq(k, dpreatt, hs, mask, v):\n"
+                              "    assert mask.shape == dpreatt.shape[-2:] and v.is_contiguous()\n")
     assert checked(module, kata("06"), "dq").status == "done"
 
 
