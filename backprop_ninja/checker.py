@@ -70,6 +70,7 @@ def _called(step: Step, probe: Probe, graph=None, target: str | None = None) -> 
     args = ", ".join(f"{k} {describe(v)}" for k, v in kwargs.items())
     if kwargs is not probe.kwargs and others:
         args += f", … {others} more d{target} does not depend on"
+    args += "".join(f", {k}={v}" if isinstance(v, int) else f", {k} {describe(v)}" for k, v in probe.extra.items())
     return f"{step.name}({args}) at {probe.cfg.describe()}"
 
 
@@ -118,7 +119,9 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     wrong: list = []  # (probe index, probe, target, got, want, row) for each gradient that differs
     for cfg in kata.configs:
         for probe in probes(step, kata.graph, cfg):
-            call = call_step(fn, fed(kata, probe.kwargs, names, cfg), seconds, trusted=False)
+            args = fed(kata, probe.kwargs, names, cfg)
+            probe = dataclasses.replace(probe, extra={k: v for k, v in args.items() if k not in probe.kwargs})
+            call = call_step(fn, args, seconds, trusted=False)
             problem = _call_problem(step, probe, call, fn)
             if problem and problem[1] == "exception" and rows and all(r.approximate for r in rows):
                 problem = _hard_coded(step, probe, call, kata.configs[0], _quote_number(fn, kata.configs[0]))

@@ -30,6 +30,8 @@ class Probe:
     expected: tuple  # one tensor per target
     scales: tuple  # per target, the size of the computation, for the absolute tolerance
     branches: dict  # consumer line -> the gradient through it alone (targets[0] only)
+    # what the step also declared and was fed by name (extra parameters: n, a forward value), for its report
+    extra: dict = dataclasses.field(default_factory=dict)
 
     @property
     def scale(self) -> float:

@@ -107,3 +107,11 @@ def test_params_of_a_gpt_kata_is_a_signature_verdict_listing_what_can_be_fed(tmp
     assert v.diagnosis == "signature"
     assert "params is not a name the harness knows" in v.sentence
     assert "mask" in v.sentence and "hs" in v.sentence and "params," not in v.sentence
+
+
+def test_the_called_line_shows_what_the_step_declared_beyond_the_table(tmp_path):
+    module = solution_changed(tmp_path, "01_atomic_graph", "def dhprebn(dbndiff, dbnmeani):",
+                              "def dhprebn(dbndiff, dbnmeani, n, hprebn):\n    return hprebn * 0")
+    v = checked(module, ATOMIC, "dhprebn")
+    assert "called: dhprebn(dbndiff (32, 64) float32, dbnmeani (1, 64) float32, n=32, hprebn (32, 64) float32)" \
+        in v.report
