@@ -310,9 +310,9 @@ def _unfed(kata: Kata, step: Step, unfed: list[str]) -> str:
 
 def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,
             headline: str = "") -> str:
-    head = f"{step.name}: {headline or ident}"
-    called = f"\n  called: {_called(step, probe)}" if probe is not None else ""
-    return f"{head}\n{body}{called}\ndiagnosis: {ident} — {sentence}"
+    called = f"  called: {_called(step, probe)}" if probe is not None else ""
+    lines = (f"{step.name}: {headline or ident}", body, called, f"diagnosis: {ident} — {sentence}")
+    return "\n".join(line for line in lines if line)
 
 
 def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:

@@ -107,6 +107,7 @@ def test_params_of_a_gpt_kata_is_a_signature_verdict_listing_what_can_be_fed(tmp
     assert v.diagnosis == "signature"
     assert "params is not a name the harness knows" in v.sentence
     assert "mask" in v.sentence and "hs" in v.sentence and "params," not in v.sentence
+    assert v.report.splitlines()[:2] == ["db: signature", f"diagnosis: signature — {v.sentence}"]  # no blank line
 
 
 def test_the_called_line_shows_what_the_step_declared_beyond_the_table(tmp_path):
