@@ -142,3 +142,10 @@ def test_a_gpt_steps_shape_from_a_number_is_named_as_the_model_size(tmp_path):
                  "return dout.sum((0, 1)).repeat(48 // dout.shape[-1])", "db")
     assert v.diagnosis == "hard-coded"
     assert "48 is C at the model sizes, which is 12 here" in v.sentence
+
+
+def test_a_gpt_steps_undefined_size_and_mask_are_named_with_their_way_out(tmp_path):
+    v = gpt_step(tmp_path, "06", "06_attention", "    hs = k.shape[-1]\n    return (dpreatt @ k) * hs**-0.5",
+                 "    return (dpreatt @ k) * hs**-0.5 * mask[0, 0]", "dq")
+    assert v.sentence == ("dq uses 2 names it does not define: hs → `hs = k.shape[3]`, or a parameter `hs`; "
+                          "mask → add `mask` as a parameter (the harness feeds it by name)")

@@ -107,10 +107,12 @@ def _name_error(step, raised, source, feedable, shapes, sizes, defined) -> str:
 
 
 def _way_out(step, name, source, feedable, shapes, sizes, defined) -> str:
-    batch = dict(sizes).get("n")
-    if name == "n":
-        first = next((p for p in step.params if len(shapes.get(p, ())) and shapes[p][0] == batch), None)
-        return (f"`n = {first}.shape[0]`, or a parameter `n`" if first else "a parameter `n` (the batch size)")
+    size = dict(sizes).get(name)
+    if size is not None:  # a named size (n, hs, T, ...): from the first input that has it, or fed by name
+        at = next(((p, shape.index(size)) for p in step.params if size in (shape := shapes.get(p, ()))), None)
+        if at:
+            return f"`{name} = {at[0]}.shape[{at[1]}]`, or a parameter `{name}`"
+        return f"a parameter `{name}`" + (" (the batch size)" if name == "n" else f" (the size {name})")
     if name in feedable:
         way = f"add `{name}` as a parameter (the harness feeds it by name)"
         like = re.search(rf"([\w.]+_like)\(\s*{re.escape(name)}\b", source)
