@@ -183,12 +183,15 @@ def _quote_number(fn, cfg) -> str:
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except SyntaxError:
         return ""
-    sizes = {v for _, v in _sizes(cfg)} | {v - 1 for _, v in _sizes(cfg)}
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in sizes
-                and node.value not in (0, 1, 2)):
-            return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
-    return ""
+    named = {v for _, v in _sizes(cfg)} | {here for _, here, _ in cfg.size_pairs()}  # with 30, 3C, 4C
+    sizes = named | {v - 1 for v in named}
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.Constant) and type(node.value) in (int, float)
+             and node.value in sizes and node.value not in (0, 1, 2)]
+    if not found:
+        return ""
+    # the largest first: a small size (3) is also an exponent (fch**3), a large one rarely anything but a size
+    node = max(found, key=lambda n: (n.value, -n.lineno))
+    return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
 
 
 def _rows(step: Step, rows: list[Row]) -> str:

@@ -137,6 +137,12 @@ def test_a_gpt_step_wrong_off_the_model_sizes_says_right_at_the_model_sizes(tmp_
     assert "lecture" not in v.sentence and "/ 48" in v.sentence
 
 
+def test_the_quoted_line_is_the_one_with_the_size_not_an_exponent_that_equals_a_small_one(tmp_path):
+    v = gpt_step(tmp_path, "07", "07_mlp", "    return local * dfch_gelu",
+                 "    return local * dfch_gelu * fch.shape[-1] / 192", "dfch")
+    assert v.diagnosis == "hard-coded" and "holds it: `return local * dfch_gelu * fch.shape[-1] / 192`" in v.sentence
+
+
 def test_a_gpt_steps_shape_from_a_number_is_named_as_the_model_size(tmp_path):
     v = gpt_step(tmp_path, "05", "05_layernorm", "return dout.sum((0, 1))",
                  "return dout.sum((0, 1)).repeat(48 // dout.shape[-1])", "db")
