@@ -144,6 +144,18 @@ def test_a_syntax_error_is_reported_once_per_kata_with_its_line_and_pointer(tree
     assert result.parseoutcomes() == {"failed": 1, "blocked": 26}
 
 
+def test_a_use_of_autograd_outside_every_step_is_reported_once_and_blocks_the_kata(tree):
+    impl = solved_except(tree, "import torch\n", "import torch\nimport torch.autograd\n")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
+    out = result.stdout.str()
+    assert out.count("diagnosis: autograd") == 1
+    result.stdout.fnmatch_lines(["diagnosis: autograd — import torch.autograd on line * (outside every function) uses "
+                                 "autograd*: remove that line; no step is checked until then",
+                                 "  mine/01_atomic_graph/atomic_graph.py:*: import torch.autograd",
+                                 "kata 01 (the atomic compute graph): no step checked: import torch.autograd*"])
+    assert result.parseoutcomes() == {"failed": 1, "blocked": 26}
+
+
 def test_a_missing_function_is_named_with_its_signature(tree):
     impl = solved_except(tree, "def dbnbias(dhpreact):", "def dbn_bias(dhpreact):")
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "dbnbias")
