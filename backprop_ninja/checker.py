@@ -445,7 +445,7 @@ def _error_context(step: Step, probe: Probe | None, fn) -> dict:
 
 
 def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict:
-    """Run the kata's steps in order, each fed the previous steps' outputs (lecture sizes).
+    """Run the kata's steps in order, each fed the previous steps' outputs (the kata's own sizes).
 
     Forward values come from the trace; every upstream gradient is the
     learner's own. The report is the notebook's list of cmp lines.
