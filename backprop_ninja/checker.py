@@ -20,7 +20,7 @@ from .diagnose.numbers import _sizes
 from .guard import Remote, Returned, call_step
 from .katas import Kata, Step
 from .paths import check_command
-from .probes import Probe, probes
+from .probes import Probe, fresh, probes
 from .source import module_names, step_lines, step_source
 
 DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for
@@ -291,7 +291,7 @@ def fed(kata: Kata, given: dict, names: list[str], cfg) -> dict:
         if name in given:
             out[name] = given[name]
         elif torch.is_tensor(value := trace(kata.graph, cfg).values.get(name)):
-            out[name] = value.clone(memory_format=torch.contiguous_format)
+            out[name] = fresh(value)
         else:
             out[name] = getattr(cfg, name)
     return out
@@ -465,7 +465,7 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
             first = next((r.label for r in rows if not r.approximate), step.name)
             return _chain_stops_at(kata, module, first, seconds, rows)
         names, unfed = feeding(kata, step, fn) if callable(fn) else ([], [])
-        given = {p: (tr.values[p] if p in tr.values else mine[p]).clone()
+        given = {p: fresh(tr.values[p] if p in tr.values else mine[p])
                  for p in step.params if p in tr.values or p in mine}
         call = None
         if callable(fn) and not unfed:
