@@ -8,6 +8,7 @@ carries the status (done / wrong / todo), a diagnosis id, and the report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import textwrap
 
@@ -230,6 +231,7 @@ def _found(kata: Kata, step: Step, finding, where: str) -> Verdict:
     return Verdict(kata.folder, step.name, "wrong", finding.ident, sentence, report=report, where=where)
 
 
+@functools.lru_cache(maxsize=32)  # a GPT's batch makes every parameter: once per kata
 def feedable(kata: Kata) -> tuple[str, ...]:
     """Every name a step of `kata` may declare beyond its table parameters (DESIGN §2, extra parameters).
 
