@@ -42,7 +42,7 @@ def hint(step, level=1, kata=None):
 
 
 def forward_values(kata):
-    """The forward pass of a kata at the lecture's sizes: {name: tensor}, as the lecture's notebook has them.
+    """The forward pass of a kata at its own sizes (the lecture's, a GPT kata's model sizes): {name: tensor}.
 
         globals().update(forward_values("01"))   # logprobs, probs, ..., h, W2, Xb, Yb
 

@@ -8,6 +8,7 @@ carries the status (done / wrong / todo), a diagnosis id, and the report.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import textwrap
 
@@ -20,7 +21,8 @@ from .diagnose.numbers import _sizes
 from .guard import Remote, Returned, call_step
 from .katas import Kata, Step
 from .paths import check_command
-from .probes import Probe, probes
+from .probes import Probe, fresh, probes
+from .source import module_names, step_lines, step_source
 
 DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for
 
@@ -69,6 +71,7 @@ def _called(step: Step, probe: Probe, graph=None, target: str | None = None) -> 
     args = ", ".join(f"{k} {describe(v)}" for k, v in kwargs.items())
     if kwargs is not probe.kwargs and others:
         args += f", … {others} more d{target} does not depend on"
+    args += "".join(f", {k}={v}" if isinstance(v, int) else f", {k} {describe(v)}" for k, v in probe.extra.items())
     return f"{step.name}({args}) at {probe.cfg.describe()}"
 
 
@@ -117,10 +120,12 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     wrong: list = []  # (probe index, probe, target, got, want, row) for each gradient that differs
     for cfg in kata.configs:
         for probe in probes(step, kata.graph, cfg):
-            call = call_step(fn, fed(kata, probe.kwargs, names, cfg), seconds, trusted=False)
+            args = fed(kata, probe.kwargs, names, cfg)
+            probe = dataclasses.replace(probe, extra={k: v for k, v in args.items() if k not in probe.kwargs})
+            call = call_step(fn, args, seconds, trusted=False)
             problem = _call_problem(step, probe, call, fn)
             if problem and problem[1] == "exception" and rows and all(r.approximate for r in rows):
-                problem = _hard_coded(step, probe, call, _quote_number(fn, kata.configs[0]))
+                problem = _hard_coded(step, probe, call, kata.configs[0], _quote_number(fn, kata.configs[0]))
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
             got = _results(step, call.result)
@@ -168,20 +173,26 @@ def _first_in_backward_order(kata: Kata, step: Step, wrong: list):
 
 
 def _quote_number(fn, cfg) -> str:
-    """The learner's line that holds one of the lecture's sizes as a number, quoted."""
+    """The learner's line that holds one of the configuration's sizes as a number, quoted."""
     import ast
 
-    try:
-        lines, start = inspect.getsourcelines(fn)
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (TypeError, OSError, SyntaxError):
+    found = step_lines(fn)
+    if found is None:
         return ""
-    sizes = {v for _, v in _sizes(cfg)} | {v - 1 for _, v in _sizes(cfg)}
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Constant) and type(node.value) in (int, float) and node.value in sizes
-                and node.value not in (0, 1, 2)):
-            return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
-    return ""
+    lines, start = found
+    try:
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except SyntaxError:
+        return ""
+    named = {v for _, v in _sizes(cfg)} | {here for _, here, _ in cfg.size_pairs()}  # with 30, 3C, 4C
+    sizes = named | {v - 1 for v in named}
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.Constant) and type(node.value) in (int, float)
+             and node.value in sizes and node.value not in (0, 1, 2)]
+    if not found:
+        return ""
+    # the largest first: a small size (3) is also an exponent (fch**3), a large one rarely anything but a size
+    node = max(found, key=lambda n: (n.value, -n.lineno))
+    return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
 
 
 def _rows(step: Step, rows: list[Row]) -> str:
@@ -214,26 +225,29 @@ def _findings(fn) -> list:
     return scan.scan_function(fn)
 
 
-def _found(kata: Kata, step: Step, finding, where: str, label: str = "") -> Verdict:
+def _found(kata: Kata, step: Step, finding, where: str) -> Verdict:
     sentence = finding.sentence(step.name)
-    head = f"{label or step.name}: {finding.ident}"
-    return Verdict(kata.folder, label or step.name, "wrong", finding.ident, sentence,
-                   report=f"{head}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}", where=where)
+    report = f"{step.name}: {finding.ident}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}"
+    return Verdict(kata.folder, step.name, "wrong", finding.ident, sentence, report=report, where=where)
 
 
+@functools.lru_cache(maxsize=32)  # a GPT's batch makes every parameter: once per kata
 def feedable(kata: Kata) -> tuple[str, ...]:
     """Every name a step of `kata` may declare beyond its table parameters (DESIGN §2, extra parameters).
 
-    The graph's forward values (its lines and leaves), the batch, `n` and the
-    configuration's named sizes: generic, so a graph with other names works alike.
+    Generic over the graph's model: its lines, its leaves, the batch's names and the configuration's
+    named sizes (cfg.sizes()), each a tensor or an int; never a value only the lines read, such as a
+    GPT's `params` (a dict), nor a size that is not a name ("B*T").
     """
-    from .lecture import BATCH, PARAMETERS
-
     cfg = kata.configs[0]
-    sizes = tuple(f.name for f in dataclasses.fields(cfg)
-                  if isinstance(getattr(cfg, f.name), int) and not isinstance(getattr(cfg, f.name), bool)
-                  and f.name != "seed")
-    return tuple(dict.fromkeys((*BATCH, *PARAMETERS, *kata.graph.lines, *sizes)))
+    values = {**kata.graph.model.make_batch(cfg), **dict(cfg.sizes())}
+    names = (*kata.graph.lines, *kata.graph.model.leaves, *(k for k, v in values.items() if _feedable_value(v)))
+    return tuple(name for name in dict.fromkeys(names) if name.isidentifier())
+
+
+def _feedable_value(x) -> bool:
+    """A tensor or an int (not a bool); what a leaf or a size may be to be fed, e.g. not a dict."""
+    return torch.is_tensor(x) or (isinstance(x, int) and not isinstance(x, bool))
 
 
 def _parameters(fn) -> list | None:
@@ -267,15 +281,19 @@ def feeding(kata: Kata, step: Step, fn) -> tuple[list[str], list[str]]:
 
 
 def fed(kata: Kata, given: dict, names: list[str], cfg) -> dict:
-    """The arguments by name: the probe's (or chain's) own, else a forward value, `n` or a size."""
+    """The arguments by name: the probe's (or chain's) own, else a forward value or a size.
+
+    A forward value is a fresh contiguous clone (q of kata 06 is a transposed view in the trace):
+    what a step does to it touches nothing the harness keeps.
+    """
     from .lecture import trace
 
     out = {}
     for name in names:
         if name in given:
             out[name] = given[name]
-        elif name in kata.graph:
-            out[name] = trace(kata.graph, cfg).values[name].clone()
+        elif torch.is_tensor(value := trace(kata.graph, cfg).values.get(name)):
+            out[name] = fresh(value)
         else:
             out[name] = getattr(cfg, name)
     return out
@@ -291,15 +309,15 @@ def _unfed(kata: Kata, step: Step, unfed: list[str]) -> str:
         are = "is an upstream gradient" if len(upstream) == 1 else "are upstream gradients"
         why.append(f"{', '.join(upstream)} {are} this step is not given (only the table's are)")
     return (f"the harness calls {step.signature()} by these parameter names, and feeds any extra parameter "
-            f"named after a forward value ({', '.join(feedable(kata))}); {'; '.join(why)}: "
-            f"rename or remove {', '.join(unfed)}")
+            f"named after a forward value, an input of the batch or a size ({', '.join(feedable(kata))}); "
+            f"{'; '.join(why)}: rename or remove {', '.join(unfed)}")
 
 
 def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,
             headline: str = "") -> str:
-    head = f"{step.name}: {headline or ident}"
-    called = f"\n  called: {_called(step, probe)}" if probe is not None else ""
-    return f"{head}\n{body}{called}\ndiagnosis: {ident} — {sentence}"
+    called = f"  called: {_called(step, probe)}" if probe is not None else ""
+    lines = (f"{step.name}: {headline or ident}", body, called, f"diagnosis: {ident} — {sentence}")
+    return "\n".join(line for line in lines if line)
 
 
 def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
@@ -338,10 +356,12 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     return None
 
 
-def _hard_coded(step: Step, probe: Probe, call, quote: str = "") -> tuple:
-    """A step right at the sizes checked so far that raises at these: a size written as a number."""
-    sentence = (f"{step.name} is right at the lecture's sizes but raises at {probe.cfg.label}: a lecture size "
-                f"(32, 27, 64, 30, ...) is written as a number{quote}; take every size from a shape (x.shape[0])")
+def _hard_coded(step: Step, probe: Probe, call, home, quote: str = "") -> tuple:
+    """A step right at the sizes checked so far that raises at these: a size of `home` (the kata's own
+    sizes, its first configuration) written as a number."""
+    sizes = ", ".join(dict.fromkeys(str(v) for _, v in home.sizes() if v > 2))
+    sentence = (f"{step.name} is right at the {home.label} but raises at {probe.cfg.label}: a size of the "
+                f"{home.label} ({sizes}) is written as a number{quote}; take every size from a shape (x.shape[0])")
     body = f"  {call.error.type}: {call.error}" + (f"\n  at {call.where}" if call.where else "")
     report = _report(step, body, "hard-coded", sentence, probe, headline="raised an error")
     return ("wrong", "hard-coded", sentence, report)
@@ -411,27 +431,23 @@ def _error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> t
 
 def _error_context(step: Step, probe: Probe | None, fn) -> dict:
     """What errors.explain needs: the step's source, what the harness can feed, their shapes, the sizes."""
-    try:
-        source = inspect.getsource(fn)
-    except (TypeError, OSError):
-        source = ""
-    context = {"source": source, "defined": tuple(getattr(fn, "__globals__", {}))}
+    context = {"source": step_source(fn), "defined": module_names(fn)}
     if probe is None:
         return context
     from .diagnose.catalogued import _kata_of
     from .lecture import trace
 
     kata = _kata_of(step)
-    values = dict(trace(kata.graph, probe.cfg).values) if kata else {}
+    values = dict(trace(kata.graph, probe.cfg).values) if kata and kata.graph else {}
     values.update(probe.kwargs)
     context["shapes"] = {k: tuple(v.shape) for k, v in values.items() if torch.is_tensor(v)}
-    context["feedable"] = tuple(values) + ("n",)
+    context["feedable"] = feedable(kata) if kata and kata.graph else tuple(probe.kwargs)
     context["sizes"] = _sizes(probe.cfg)
     return context
 
 
 def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict:
-    """Run the kata's steps in order, each fed the previous steps' outputs (lecture sizes).
+    """Run the kata's steps in order, each fed the previous steps' outputs (the kata's own sizes).
 
     Forward values come from the trace; every upstream gradient is the
     learner's own. The report is the notebook's list of cmp lines.
@@ -447,12 +463,11 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
 
     for step in kata.steps:
         fn = function_of(module, step.name, kata.step_names)
-        found = _findings(fn) if callable(fn) else []
-        if found:  # the step's own test names the finding; the chain waits for it (or an earlier wrong step)
-            first = next((r.label for r in rows if not r.approximate), None)
-            return _chain_stops_at(kata, module, first or step.name, seconds, rows)
+        if callable(fn) and _findings(fn):  # the step's own test names the finding; the chain waits for it
+            first = next((r.label for r in rows if not r.approximate), step.name)
+            return _chain_stops_at(kata, module, first, seconds, rows)
         names, unfed = feeding(kata, step, fn) if callable(fn) else ([], [])
-        given = {p: (tr.values[p] if p in tr.values else mine[p]).clone()
+        given = {p: fresh(tr.values[p] if p in tr.values else mine[p])
                  for p in step.params if p in tr.values or p in mine}
         call = None
         if callable(fn) and not unfed:

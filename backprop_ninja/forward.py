@@ -9,7 +9,7 @@ from .probes import trace  # the forward pass the probes feed steps from, whatev
 
 
 def forward_values(kata: str, quiet: bool = False) -> dict:
-    """Every tensor of the kata's forward pass at its first configuration (the lecture's sizes).
+    """Every tensor of the kata's forward pass at its first configuration (its own sizes).
 
     Returns {name: tensor}, fresh clones without a graph: the parameters, the batch
     (Xb, Yb) and each line of the forward pass (emb, ..., logprobs, loss), so a

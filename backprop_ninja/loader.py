@@ -81,6 +81,10 @@ class Learner:
     loaded: bool = True  # False when a finding at the top level, or nothing but stubs, kept it from running
     stubs: frozenset = frozenset()  # functions still a stub (scan.stubs): todo without running
 
+    def wide_finding(self, step_names: tuple):
+        """The first finding outside every step (the file's top level, a helper): it stops every step alike."""
+        return next((f for f in self.findings if f.function not in step_names), None)
+
     def function(self, name: str, step_names: tuple = ()):
         """The Remote for function `name`, with the findings that concern it; None if there is none."""
         from .guard import Remote

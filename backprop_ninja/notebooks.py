@@ -32,7 +32,7 @@ or shows autograd's comparison with a diagnosis. Stuck? `hint("{step}")` says wh
 `hint("{step}", level=2)` gives the rule, `level=3` nearly the line. `check("{step}", show=True)`
 draws a wrong gradient beside autograd's (needs matplotlib).
 
-The set-up cell below makes the tensors of the kata's forward pass available at the lecture's sizes,
+The set-up cell below makes the tensors of the kata's forward pass available at the {home},
 so you can look at shapes and try a line before you write it."""
 
 COLAB = """\
@@ -93,10 +93,10 @@ def build(kata: Kata, katas_dir: Path):
     hinted = load_hints(folder / "hints.toml") if (folder / "hints.toml").exists() else {}
     imports = "\n".join(code for kind, _, code in pieces if kind == "setup")
     setup = (f"{COLAB}\n{imports}\n\nfrom backprop_ninja import check, forward_values, hint\n\n"
-             f"# the tensors of the forward pass, as in the lecture's notebook (name and shape printed)\n"
+             f"# the tensors of the forward pass at the {kata.configs[0].label} (name and shape printed)\n"
              f'globals().update(forward_values("{kata.number}"))')
     cells = [new_markdown_cell(readme, id="readme"),
-             new_markdown_cell(INTRO.format(step=kata.steps[0].name), id="how-to"),
+             new_markdown_cell(INTRO.format(step=kata.steps[0].name, home=kata.configs[0].label), id="how-to"),
              new_code_cell(setup, id="setup")]
     total = len(kata.steps)
     for kind, name, code in pieces:

@@ -149,10 +149,17 @@ class KataCheck:
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)
             guard.worker(self.device)
-            return loader.open_file(loader.kata_file(root, self.kata), self.seconds)
+            learner = loader.open_file(loader.kata_file(root, self.kata), self.seconds)
         except loader.ImplError as e:
             self.fail(Verdict(self.kata.folder, "", "wrong", "import-error", str(e),
                               report=f"diagnosis: import-error — {e}"))
+        # a finding outside every step (the file's top level, a helper) stops every step alike: said once
+        wide = learner.wide_finding(self.kata.step_names)
+        if wide:
+            sentence = wide.sentence("")
+            self.fail(Verdict(self.kata.folder, "", "wrong", wide.ident, sentence,
+                              report=f"diagnosis: {wide.ident} — {sentence}\n  {shown(wide.where)}"))
+        return learner
 
     def __call__(self, name: str) -> Verdict:
         return self.done(check_in(self.kata, self.module, name, self.seconds))
@@ -246,7 +253,7 @@ def pytest_report_teststatus(report, config):
         return "todo", "T", ("TODO", {"yellow": True})
     if v[1] == "chain" and v[5].startswith("waits for"):
         return "waits", "w", ("WAITS", {"yellow": True})
-    if v[4] == "import-error":
+    if not v[1]:  # the kata's file as a whole: it does not load, or a line outside every step
         first = getattr(report, "_bn_first", None)
         if first is None:
             first = report._bn_first = v[0] not in _BROKEN_SHOWN
@@ -256,13 +263,13 @@ def pytest_report_teststatus(report, config):
     return None
 
 
-_BROKEN_SHOWN: set = set()  # kata folders whose load error has been shown once
+_BROKEN_SHOWN: set = set()  # kata folders whose file-wide problem has been shown once
 
 
 def pytest_runtest_logreport(report):
     """Tally each kata step's status for the closing summary."""
     v = _verdict_of(report)
-    if report.when == "call" and v and (v[1] or v[4] == "import-error"):
+    if report.when == "call" and v:
         _TALLY.setdefault(v[0], {})[report.nodeid] = v
 
 
@@ -311,9 +318,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     tr.section("backprop-ninja")
     for folder in sorted(_TALLY):
         kata = katas.kata(folder)
-        broken = next((v for v in _TALLY[folder].values() if v[4] == "import-error"), None)
+        broken = next((v for v in _TALLY[folder].values() if not v[1]), None)
         if broken:
-            tr.write_line(f"kata {kata.number} ({kata.title}): {broken[5]}", bold=True)
+            # the diagnosis above says it in full; here, what stops the kata, in a line
+            tr.write_line(f"kata {kata.number} ({kata.title}): no step checked: {broken[5].split('; ')[0]}",
+                          bold=True)
             continue
         seen = {v[1]: v for v in _TALLY[folder].values()}
         for name in [n for n in seen if n not in kata.step_names]:

@@ -30,6 +30,8 @@ class Probe:
     expected: tuple  # one tensor per target
     scales: tuple  # per target, the size of the computation, for the absolute tolerance
     branches: dict  # consumer line -> the gradient through it alone (targets[0] only)
+    # what the step also declared and was fed by name (extra parameters: n, a forward value), for its report
+    extra: dict = dataclasses.field(default_factory=dict)
 
     @property
     def scale(self) -> float:
@@ -42,7 +44,7 @@ def upstream_of(step: Step, graph: Graph) -> tuple[str, ...]:
     return tuple(p[1:] for p in step.params if p.startswith("d") and p[1:] in graph.lines)
 
 
-def _fresh(t: torch.Tensor) -> torch.Tensor:
+def fresh(t: torch.Tensor) -> torch.Tensor:
     """A contiguous copy (a forward value may be a transposed view, such as a GPT's q, k, v)."""
     return t.detach().clone(memory_format=torch.contiguous_format)
 
@@ -78,7 +80,7 @@ def lecture_probe(step: Step, graph: Graph, cfg: Config) -> Probe:
     """The true values and gradients of the lecture's `loss.backward()`."""
     tr = trace(graph, cfg)
     frontier = upstream_of(step, graph)
-    kwargs = {p: _fresh(tr.values[p] if p in tr.values else tr.grads[p[1:]]) for p in step.params}
+    kwargs = {p: fresh(tr.values[p] if p in tr.values else tr.grads[p[1:]]) for p in step.params}
     expected = tuple(tr.grads[t] for t in step.targets)
     branches = {}
     if len(step.targets) == 1 and len(frontier) > 1:
@@ -103,7 +105,7 @@ def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
     if branches is None:
         return None
     expected = (sum(branches.values()),)
-    kwargs = {p: _fresh(tr.values[p] if p in tr.values else grads[p[1:]]) for p in step.params}
+    kwargs = {p: fresh(tr.values[p] if p in tr.values else grads[p[1:]]) for p in step.params}
     return Probe("local probe", cfg, kwargs, expected, (_scale(expected, grads.values()),),
                  branches if len(frontier) > 1 else {})
 

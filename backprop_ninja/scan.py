@@ -46,6 +46,12 @@ class Finding:
         return f"{self.path}:{self.line}: {self.code}"
 
     def sentence(self, step: str) -> str:
+        """What is wrong and what to do, for `step`; step "" for a line outside every step (every step waits)."""
+        if not step:
+            where = f"line {self.line}" + (f", in {self.function}()" if self.function else " (outside every function)")
+            does = ("uses autograd, which the harness checks you against" if self.ident == "autograd"
+                    else "reaches into the harness or the worked solutions")
+            return f"{self.what} on {where} {does}: remove that line; no step is checked until then"
         if self.ident == "autograd":
             return (f"{self.what} on line {self.line} uses autograd, which the harness checks you against: "
                     f"write {step}'s gradient by hand with the chain rule, and remove that line "

@@ -40,3 +40,13 @@ def project(tmp_path, monkeypatch):
     monkeypatch.chdir(dest)
     monkeypatch.delenv("BACKPROP_NINJA_IMPL", raising=False)
     return dest
+
+
+def solution_changed(tmp_path: Path, folder: str, old: str, new: str):
+    """open_file of the worked solution of kata `folder` with one piece changed: a learner's file."""
+    source = (ROOT / "reference" / folder / f"{folder[3:]}.py").read_text()
+    assert old in source
+    path = tmp_path / folder / f"{folder[3:]}.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(source.replace(old, new))
+    return loader.open_file(path)

@@ -106,6 +106,16 @@ def test_a_file_that_does_not_load_is_named_without_a_traceback(project, capsys)
     assert "Traceback" not in out + err
 
 
+def test_a_use_of_autograd_outside_every_step_is_said_once_for_the_kata(project, capsys):
+    solve(project)
+    edit(project, "import torch\n", "import torch\nimport torch.autograd\n")
+    code, out, _ = status(capsys, "status")
+    assert re.search(r"kata 01 +the atomic compute graph +not checked", out)
+    assert out.count("import torch.autograd on line") == 1
+    line = (project / KATA01).read_text().splitlines().index("import torch.autograd") + 1
+    assert f"next:  remove line {line} of {KATA01} (kata 01)" in out
+
+
 def test_impl_reference_is_every_step_done(project, capsys):
     code, out, _ = status(capsys, "status", "--impl", "reference")
     assert code == 0

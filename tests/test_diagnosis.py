@@ -197,8 +197,8 @@ def test_a_shape_from_the_lecture_at_odd_sizes_is_hard_coded():
         return out
     v = verdict("dlogprobs", dlogprobs)
     assert v.diagnosis == "hard-coded"
-    assert "32 is the lecture's n (the batch size), which is 5 here" in v.sentence
-    assert "27 is the lecture's vocab_size, which is 11 here" in v.sentence
+    assert "32 is n (the batch size) at the lecture sizes, which is 5 here" in v.sentence
+    assert "27 is vocab_size at the lecture sizes, which is 11 here" in v.sentence
 
 
 # --- sizes and precision ------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Extra parameters (DESIGN §2): a step may declare forward values, the batch, n and the sizes, by name."""
 
 import torch
+from conftest import solution_changed
 
 from backprop_ninja import loader
 from backprop_ninja.checker import check_chain, check_step, feedable
@@ -68,3 +69,50 @@ def test_the_chain_feeds_extra_parameters_too(tmp_path, root):
     learner = loader.open_file(folder / "atomic_graph.py")
     assert learner.function("dlogprobs").params[2][0] == "n"
     assert check_chain(ATOMIC, learner).status == "done"
+
+
+def checked(module, k, name: str):
+    return check_step(k, name, loader.step_function(module, k, name))
+
+
+def test_what_a_gpt_kata_can_feed_comes_from_its_model_never_params_nor_a_size_that_is_no_name():
+    for number in ("05", "06", "07"):
+        names = feedable(kata(number))
+        assert {"x", "idx", "targets", "mask", "nh", "B", "T", "C", "hs"} <= set(names)
+        assert "params" not in names and "B*T" not in names and "seed" not in names
+
+
+def test_a_layernorm_step_may_declare_the_forward_value_x_and_the_size_T(tmp_path):
+    module = solution_changed(tmp_path, "05_layernorm", "def dx(dout, w, norm, rstd):",
+                    "def dx(dout, w, norm, rstd, x, T):\n    assert x.shape[1] == T and x.is_contiguous()")
+    assert checked(module, kata("05"), "dx").status == "done"
+
+
+def test_an_attention_step_may_declare_mask_and_hs_and_gets_a_view_as_a_contiguous_tensor(tmp_path):
+    module = solution_changed(tmp_path, "06_attention", "def dq(k, dpreatt):\n",
+                              "def dq(k, dpreatt, hs, mask, v):\n"
+                              "    assert mask.shape == dpreatt.shape[-2:] and v.is_contiguous()\n")
+    assert checked(module, kata("06"), "dq").status == "done"
+
+
+def test_an_mlp_step_may_declare_the_head_size_and_the_batch(tmp_path):
+    module = solution_changed(tmp_path, "07_mlp", "def dfch(fch, dfch_gelu):",
+                    "def dfch(fch, dfch_gelu, hs, nh, idx, targets):\n    assert hs * nh == fch.shape[-1] // 4")
+    assert checked(module, kata("07"), "dfch").status == "done"
+
+
+def test_params_of_a_gpt_kata_is_a_signature_verdict_listing_what_can_be_fed(tmp_path):
+    module = solution_changed(tmp_path, "05_layernorm", "def db(dout):", "def db(dout, params):")
+    v = checked(module, kata("05"), "db")
+    assert v.diagnosis == "signature"
+    assert "params is not a name the harness knows" in v.sentence
+    assert "mask" in v.sentence and "hs" in v.sentence and "params," not in v.sentence
+    assert v.report.splitlines()[:2] == ["db: signature", f"diagnosis: signature — {v.sentence}"]  # no blank line
+
+
+def test_the_called_line_shows_what_the_step_declared_beyond_the_table(tmp_path):
+    module = solution_changed(tmp_path, "01_atomic_graph", "def dhprebn(dbndiff, dbnmeani):",
+                              "def dhprebn(dbndiff, dbnmeani, n, hprebn):\n    return hprebn * 0")
+    v = checked(module, ATOMIC, "dhprebn")
+    assert "called: dhprebn(dbndiff (32, 64) float32, dbnmeani (1, 64) float32, n=32, hprebn (32, 64) float32)" \
+        in v.report

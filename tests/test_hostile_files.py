@@ -81,10 +81,10 @@ def test_three_lines_that_patch_the_checker_pass_nothing(tree):
 
 
 @pytest.mark.parametrize("top", ["from torch.autograd import grad\n", "import torch\ntorch.set_grad_enabled(False)\n"])
-def test_autograd_at_import_time_is_an_autograd_verdict_for_every_step(tree, top):
+def test_autograd_at_import_time_is_one_autograd_verdict_that_blocks_every_step(tree, top):
     hostile(tree, RIGHT, RIGHT, top=top)
     result = run(tree, "-k", "dlogprobs or dprobs")
-    result.assert_outcomes(failed=2)
+    assert result.parseoutcomes() == {"failed": 1, "blocked": 1, "deselected": 25}
     result.stdout.fnmatch_lines(["*diagnosis: autograd — *"])
 
 

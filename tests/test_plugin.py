@@ -138,7 +138,21 @@ def test_a_syntax_error_is_reported_once_per_kata_with_its_line_and_pointer(tree
     result.stdout.fnmatch_lines(["*import-error — atomic_graph.py line *: SyntaxError*",
                                  "  mine/01_atomic_graph/atomic_graph.py:*", "    def dbnbias(dhpreact)",
                                  "                         ^",
-                                 "kata 01 (the atomic compute graph): atomic_graph.py line *: SyntaxError*"])
+                                 "kata 01 (the atomic compute graph): no step checked: atomic_graph.py line *: "
+                                 "SyntaxError: *"])
+    assert out.count("fix that line") == 1  # the summary names what stops the kata; the advice is said once
+    assert result.parseoutcomes() == {"failed": 1, "blocked": 26}
+
+
+def test_a_use_of_autograd_outside_every_step_is_reported_once_and_blocks_the_kata(tree):
+    impl = solved_except(tree, "import torch\n", "import torch\nimport torch.autograd\n")
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl)
+    out = result.stdout.str()
+    assert out.count("diagnosis: autograd") == 1
+    result.stdout.fnmatch_lines(["diagnosis: autograd — import torch.autograd on line * (outside every function) uses "
+                                 "autograd*: remove that line; no step is checked until then",
+                                 "  mine/01_atomic_graph/atomic_graph.py:*: import torch.autograd",
+                                 "kata 01 (the atomic compute graph): no step checked: import torch.autograd*"])
     assert result.parseoutcomes() == {"failed": 1, "blocked": 26}
 
 

@@ -54,7 +54,9 @@ class KataState:
     kata: object  # katas.Kata
     path: Path
     verdicts: list = dataclasses.field(default_factory=list)
-    problem: str = ""  # MISSING, or why the file cannot be loaded
+    problem: str = ""  # MISSING, or why the file cannot be loaded, or a line that stops every step
+    label: str = "cannot load"  # what the problem does to the kata, in two words
+    fix: str = ""  # the next thing to do about the problem ("" : make the file load)
 
     def count(self, status: str) -> int:
         return sum(v.status == status for v in self.verdicts)
@@ -86,6 +88,11 @@ def survey(root: Path, seconds: float | None = None) -> list[KataState]:
                 module = loader.open_file(path, seconds or DEFAULT_SECONDS)
         except loader.ImplError as e:
             state.problem = str(e)
+            continue
+        wide = module.wide_finding(kata.step_names)
+        if wide:  # a line outside every step: each step would say the same, so the kata says it once
+            state.problem, state.label = f"{wide.ident}: {wide.sentence('')}", "not checked"
+            state.fix = f"remove line {wide.line} of {shown(str(path))}"
             continue
         for name in kata.step_names:
             state.verdicts.append(_verdict(kata, module, name, seconds or DEFAULT_SECONDS))
@@ -165,7 +172,7 @@ def render(states: list[KataState], paint=None, width: int = 100) -> list[str]:
             out.append(paint(head, "dim") + paint(MISSING, "dim"))
             continue
         if s.problem:
-            out.append(paint(head, "bold") + paint("cannot load", "wrong"))
+            out.append(paint(head, "bold") + paint(s.label, "wrong"))
             out.append(f"         {s.problem}")
             continue
         n = len(s.kata.steps)
@@ -190,7 +197,7 @@ def render(states: list[KataState], paint=None, width: int = 100) -> list[str]:
         return out
     state, v = nxt
     if v is None:
-        out.append(f"next:  fix {shown(str(state.path))} so that it loads (kata {state.kata.number})")
+        out.append(f"next:  {state.fix or f'fix {shown(str(state.path))} so that it loads'} (kata {state.kata.number})")
         return out
     place = shown(v.where) or shown(state.path)
     out.append(f"next:  {paint(v.step, 'bold')} (kata {state.kata.number}) — {place}")

@@ -14,7 +14,7 @@ chain rule the learner can act on:
   consumer with one left out (missing-branch), negated (sign) or scaled;
 - chain-rule: the local derivative alone, or the upstream gradient passed through;
 - accumulate: the rows of dC used once are right, the repeated ones not;
-- hard-coded: right at the lecture's sizes, wrong at any other;
+- hard-coded: right at the kata's own sizes (the lecture's, the model's), wrong at any other;
 - float64 only: a small constant slip such as a missing eps;
 - otherwise wrong-values, with how many elements differ and the worst one.
 """

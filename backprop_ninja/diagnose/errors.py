@@ -15,6 +15,7 @@ its free names. Each kind has its own sentence:
 
 from __future__ import annotations
 
+import ast
 import builtins
 import difflib
 import re
@@ -87,8 +88,11 @@ def free_names(source: str) -> list[str]:
 
     for child in table.get_children():
         walk(child)
-    order = {name: source.find(name) for name in found}
-    return sorted(found, key=lambda name: order[name])
+    # in the order the code reads them (a name's first use as a name, not as part of a longer one)
+    uses = [(n.lineno, n.col_offset, n.id) for n in ast.walk(ast.parse(textwrap.dedent(source)))
+            if isinstance(n, ast.Name) and n.id in found]
+    order = {name: i for i, (_, _, name) in reversed(list(enumerate(sorted(uses))))}
+    return sorted(found, key=lambda name: order.get(name, len(uses)))
 
 
 def _name_error(step, raised, source, feedable, shapes, sizes, defined) -> str:
@@ -103,10 +107,12 @@ def _name_error(step, raised, source, feedable, shapes, sizes, defined) -> str:
 
 
 def _way_out(step, name, source, feedable, shapes, sizes, defined) -> str:
-    batch = dict(sizes).get("n")
-    if name == "n":
-        first = next((p for p in step.params if len(shapes.get(p, ())) and shapes[p][0] == batch), None)
-        return (f"`n = {first}.shape[0]`, or a parameter `n`" if first else "a parameter `n` (the batch size)")
+    size = dict(sizes).get(name)
+    if size is not None:  # a named size (n, hs, T, ...): from the first input that has it, or fed by name
+        at = next(((p, shape.index(size)) for p in step.params if size in (shape := shapes.get(p, ()))), None)
+        if at:
+            return f"`{name} = {at[0]}.shape[{at[1]}]`, or a parameter `{name}`"
+        return f"a parameter `{name}`" + (" (the batch size)" if name == "n" else f" (the size {name})")
     if name in feedable:
         way = f"add `{name}` as a parameter (the harness feeds it by name)"
         like = re.search(rf"([\w.]+_like)\(\s*{re.escape(name)}\b", source)

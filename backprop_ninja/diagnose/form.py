@@ -8,7 +8,7 @@ from ..compare import close, describe
 from ..katas import Step
 from ..lecture import Config
 from ..probes import Probe
-from .catalogued import _catalogued_form
+from .catalogued import _catalogued_form, _kata_of
 
 
 def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe):
@@ -18,7 +18,7 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
         return ("graph-attached", f"d{target} is attached to an autograd graph (requires_grad=True): build it "
                 "from the inputs with plain tensor operations, without requires_grad_ or requires_grad=True", body)
     if got.shape != want.shape:
-        ident, sentence = _catalogued_form(step, target, got, probe) or _shape(target, got, want, probe)
+        ident, sentence = _catalogued_form(step, target, got, probe) or _shape(step, target, got, want, probe)
         return ident, sentence + _values_note(target, got, want, probe, ident), body
     if got.dtype != want.dtype:
         return ("dtype", f"d{target} must be {describe(want).split()[-1]} like {target}, not "
@@ -37,9 +37,10 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
     return None
 
 
-def _shape(target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> tuple[str, str]:
+def _shape(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> tuple[str, str]:
     g, w = tuple(got.shape), tuple(want.shape)
-    hard = _hard_coded_shape(g, w, probe.cfg)
+    kata = _kata_of(step)
+    hard = _hard_coded_shape(g, w, probe.cfg, (kata.configs[0] if kata else probe.cfg).label)
     if hard:
         return "hard-coded", (f"d{target} is {g} but {target} is {w} at {probe.cfg.describe()}: {hard}; "
                               "a size always comes from a shape (x.shape[0], torch.zeros_like(x))")
@@ -152,8 +153,9 @@ def _same_sizes(a: Config, b: Config) -> bool:
     return a.sizes() == b.sizes()
 
 
-def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
-    """Where a dimension of the result is the lecture's size of the dimension the configuration wants."""
+def _hard_coded_shape(g: tuple, w: tuple, cfg: Config, home: str) -> str:
+    """Where a dimension of the result is the size at `home` (the kata's own sizes, e.g. "lecture sizes")
+    of the dimension the configuration wants."""
     if len(g) != len(w):
         return ""
     found = []
@@ -164,5 +166,5 @@ def _hard_coded_shape(g: tuple, w: tuple, cfg: Config) -> str:
         if not names:
             return ""
         name = "n (the batch size)" if names[0] == "n" else names[0]
-        found.append(f"{a} is the lecture's {name}, which is {b} here")
+        found.append(f"{a} is {name} at the {home}, which is {b} here")
     return "; ".join(found)

@@ -316,7 +316,7 @@ def _hard_coded(kata: Kata, target: str, got, want, probe: Probe, rows):
                     break
             if guess:
                 break
-    return "hard-coded", (f"d{target} is right at the lecture's sizes and wrong at {probe.cfg.describe()}: a size is "
+    return "hard-coded", (f"d{target} is right at the {home.label} and wrong at {probe.cfg.describe()}: a size is "
                           f"written as a number{guess}; take every size from a shape (x.shape[0], *_like)")
 
 

@@ -11,7 +11,8 @@ sequence) is normalised over its C channels, with the *biased* variance
 Shapes at the model sizes: B=3 sequences, T=8 positions, C=48 channels. The
 checks also run at odd sizes, so every size comes from a shape.
 Each step may also declare any forward value of the graph by name (x, mean,
-xshift, var, rstd, norm, out, w, b, ...) as an extra parameter.
+xshift, var, rstd, norm, out, w, b, ...) as an extra parameter, and the sizes
+B, T, C, nh, hs as ints.
 """
 
 import torch  # noqa: F401

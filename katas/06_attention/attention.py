@@ -22,7 +22,7 @@ Every size comes from a shape (the checks also run at B=2, T=5, C=12, nh=3):
 nh and hs from y's, q's or k's shape. Every tensor you are given is a fresh
 contiguous copy. Each step may also declare any forward value of the graph by
 name (x, qkv, q, k, v, preatt, att, y, ycat, out, mask, W_attn, ...) as an
-extra parameter.
+extra parameter, and the sizes B, T, C, nh, hs as ints.
 """
 
 import torch  # noqa: F401

@@ -14,7 +14,8 @@ The forward pass (DESIGN §9):
 
 Every size comes from a shape (the checks also run at B=2, T=5, C=12).
 Each step may also declare any forward value of the graph by name (x, fch,
-fch_gelu, out, W_fc, ...) as an extra parameter.
+fch_gelu, out, W_fc, ...) as an extra parameter, and the sizes B, T, C, nh, hs
+as ints.
 """
 
 import torch  # noqa: F401
