@@ -47,7 +47,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train", help="exercise 4: train the network with your backward()",
         description="Train the lecture's network with your kata 04 backward(): the loss every 10,000 steps, "
-                    "then the train and val losses and 20 sampled names.",
+                    "then the train and val losses and 20 sampled names. With --model gpt: the small GPT "
+                    "with your kata 08 backward (AdamW, 8,000 steps), or with --autograd its twin.",
         epilog="Exit code: 0 trained; 1 could not train, training stopped (your backward raised, hung or "
                "returned NaN), or the plot could not be written after training: one sentence says which.")
     p.add_argument("--impl", metavar="PATH", default=None,
