@@ -234,3 +234,26 @@ def test_a_device_that_is_not_there_is_one_sentence(tree):
                                       "-k", "dprobs")
     result.stdout.fnmatch_lines(["*diagnosis: device — --device cuda is not usable here*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_kata_whose_steps_pass_but_whose_training_fails_is_never_called_done(pytester):
+    """Kata 08's dwte buffer kept between calls: right on each first call, wrong once training repeats it."""
+    for part in ("katas", "reference"):
+        shutil.copytree(ROOT / part / "08_gpt", pytester.path / part / "08_gpt")
+    mine = pytester.path / "mine" / "08_gpt"
+    shutil.copytree(pytester.path / "reference" / "08_gpt", mine)
+    path = mine / "gpt.py"
+    path.write_text(path.read_text() + (
+        "\n\nright = backward\nkept = {}\n\n\n"
+        "def backward(idx, targets, params, acts):\n"
+        "    grads = right(idx, targets, params, acts)\n"
+        "    wte = params['wte']\n"
+        "    buffer = kept.setdefault((wte.shape, wte.dtype, wte.device), torch.zeros_like(wte))\n"
+        "    buffer += grads['wte']\n"
+        "    grads['wte'] = buffer.clone()\n"
+        "    return grads\n"))
+    result = pytester.runpytest_inprocess("katas/08_gpt", "--impl", "mine")
+    assert result.parseoutcomes() == {"passed": 1, "failed": 1}
+    out = result.stdout.str()
+    assert "is done" not in out
+    result.stdout.fnmatch_lines(["every step of kata 08 passes its own test, but training does not: wrong-values*"])
