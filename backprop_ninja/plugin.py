@@ -210,7 +210,27 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if call.excinfo is not None and isinstance(call.excinfo.value, KataFailure):
         v = call.excinfo.value.verdict
-        report.longrepr = (v.report or v.line) + (_pointer(item) if v.diagnosis == "import-error" else "")
+        report.longrepr = KataReport((v.report or v.line) + (_pointer(item) if v.diagnosis == "import-error" else ""))
+
+
+class KataReport:
+    """A kata failure as pytest shows it: the report in FAILURES, once; the short test summary, which
+    pytest fills from `reprcrash.message` (in full on CI), only points back to it."""
+
+    class _Crash:
+        message = "its report is above"
+
+    reprcrash = _Crash()
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def toterminal(self, tw) -> None:
+        for line in self.text.splitlines():
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return self.text
 
 
 def _pointer(item) -> str:
@@ -302,8 +322,8 @@ def _shorten_later_wrong(reports, keyword: str) -> None:
         for _, report, v in found[1:]:
             if not _named_by(keyword, v[1]):
                 kata = katas.kata(v[0])
-                report.longrepr = (f"diagnosis: {v[4]} — {v[5]}\n"
-                                   f"(the whole report: {check_command(kata.folder, kata.step_names, v[1])})")
+                report.longrepr = KataReport(f"diagnosis: {v[4]} — {v[5]}\n(the whole report: "
+                                             f"{check_command(kata.folder, kata.step_names, v[1])})")
 
 
 _KATA_FOLDERS = {k.folder for k in katas.KATAS}
