@@ -39,6 +39,14 @@ def test_the_lectures_dcounts_line_is_told_to_take_counts_or_ones_like_dprobs():
     assert "counts → add `counts` as a parameter" in s and "torch.ones_like(dprobs) (same shape)" in s
 
 
+def test_a_module_used_but_never_imported_is_told_its_import_line():
+    def dhpreact(h, dh):
+        return (1.0 - h**2) * dh * math.exp(0)  # noqa: F821  (math is never imported here, on purpose)
+
+    s = line(dhpreact)
+    assert "math → a module the file never imports: add `import math` at the top of the file" in s
+
+
 def test_a_misspelt_method_gets_the_close_name():
     s = line(lambda W2, dlogits: dlogits @ W2.tranpose(0, 1), "dh")
     assert "no `tranpose`" in s and "did you mean `transpose`" in s

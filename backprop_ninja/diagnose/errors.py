@@ -123,8 +123,15 @@ def _way_out(step, name, source, feedable, shapes, sizes, defined) -> str:
     if name.startswith("d") and name[1:] in feedable:
         return (f"the gradient {name} is not given to this step (only {', '.join(step.params)}); "
                 "build it from those")
+    if name in _MODULES:  # a module the file uses but never imports
+        return f"a module the file never imports: add `{_MODULES[name]}` at the top of the file"
     close = difflib.get_close_matches(name, list(step.params) + list(feedable) + list(defined), n=1)
     return f"not defined anywhere: did you mean {close[0]}?" if close else "not defined anywhere: a typo?"
+
+
+#: modules (and their usual short names) a step reaches for, with the import line that brings each
+_MODULES = {"math": "import math", "torch": "import torch", "F": "import torch.nn.functional as F",
+            "nn": "import torch.nn as nn", "np": "import numpy as np", "numpy": "import numpy"}
 
 
 # --- AttributeError -----------------------------------------------------------------------------

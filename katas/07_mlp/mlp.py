@@ -18,6 +18,8 @@ fch_gelu, out, W_fc, ...) as an extra parameter, and the sizes B, T, C, nh, hs
 as ints.
 """
 
+import math  # noqa: F401  (GELU's sqrt(2/pi))
+
 import torch  # noqa: F401
 
 
