@@ -487,6 +487,9 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
         target = step.targets[0]
         want = tr.grads[target]
         if call.error is not None or not torch.is_tensor(got) or got.shape != want.shape:
+            first = next((r.label for r in rows if not r.approximate), None)
+            if first:  # a step before it already differs: that one comes first
+                return _chain_stops_at(kata, module, first, seconds, rows)
             return _chain_stops_at(kata, module, step.name, seconds, rows,
                                    call.error.type if call.error else f"returned {describe(got)}")
         mine[step.name] = got.detach()

@@ -91,6 +91,16 @@ def test_the_chain_waits_for_its_first_wrong_step_in_one_line(tree):
     assert "FAILURES" not in result.stdout.str()
 
 
+def test_the_chain_waits_for_the_first_wrong_step_even_when_a_later_one_has_the_wrong_shape(tree):
+    impl = solved_except(tree, "return (1.0 - h**2) * dh", "return (1.0 - h**2) * dh * 0.5")
+    path = tree.path / impl / "01_atomic_graph" / "atomic_graph.py"
+    source = path.read_text()
+    assert "return -dbndiff.sum(0, keepdim=True)" in source
+    path.write_text(source.replace("return -dbndiff.sum(0, keepdim=True)", "return -dbndiff.sum(0)"))
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", impl, "-k", "chain")
+    result.stdout.fnmatch_lines(["chain waits for dhpreact: fix it first (pytest katas/01_atomic_graph -k dhpreact)"])
+
+
 def test_the_chains_id_is_that_of_its_first_wrong_step():
     from backprop_ninja.checker import check_chain
     from backprop_ninja.katas import kata
