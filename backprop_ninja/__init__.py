@@ -20,7 +20,7 @@ def check(step, fn=None, kata=None, **options):
     seconds= (per-call time limit), quiet=True (no printing). Needs torch
     only: no pytest, no clone. See backprop_ninja.notebook.check.
     """
-    from .notebook import check as _check  # torch is imported here, not by `import backprop_ninja`
+    from backprop_ninja.notebook import check as _check  # torch is imported here, not by `import backprop_ninja`
 
     return _check(step, fn, kata=kata, **options)
 
@@ -36,7 +36,7 @@ def hint(step, level=1, kata=None):
     """
     import argparse
 
-    from .commands.hint import run
+    from backprop_ninja.commands.hint import run
 
     run(argparse.Namespace(step=str(step), level=int(level), kata=None if kata is None else str(kata), call=True))
 
@@ -48,6 +48,6 @@ def forward_values(kata):
 
     See backprop_ninja.forward.forward_values.
     """
-    from .forward import forward_values as _forward_values
+    from backprop_ninja.forward import forward_values as _forward_values
 
     return _forward_values(kata)

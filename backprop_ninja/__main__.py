@@ -2,6 +2,6 @@
 
 import sys
 
-from .cli import main
+from backprop_ninja.cli import main
 
 sys.exit(main())

@@ -19,8 +19,8 @@ COMMANDS = {
     "reset": "backprop_ninja.commands.reset",
     "show": "backprop_ninja.commands.show",
     "init": "backprop_ninja.commands.init",
-    "train": "backprop_ninja.train",
-    "bench": "backprop_ninja.bench",
+    "train": "backprop_ninja.commands.train",
+    "bench": "backprop_ninja.commands.bench",
 }
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from .katas import kata as find_kata
-from .probes import trace  # the forward pass the probes feed steps from, whatever the kata's model
+from backprop_ninja.checks.probes import trace  # the forward pass the probes feed steps from, whatever the kata's model
+from backprop_ninja.models.katas import kata as find_kata
 
 
 def forward_values(kata: str, quiet: bool = False) -> dict:
@@ -21,7 +21,7 @@ def forward_values(kata: str, quiet: bool = False) -> dict:
     chosen = find_kata(str(kata))
     cfg = chosen.configs[0]
     if chosen.graph is None:  # kata 08: what backward is fed, idx, targets and the params and acts dicts
-        from .gpt_check import trace as gpt_trace
+        from backprop_ninja.checks.gpt_check import trace as gpt_trace
 
         values = gpt_trace(cfg).kwargs()
     else:

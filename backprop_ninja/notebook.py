@@ -9,10 +9,10 @@ from __future__ import annotations
 import inspect
 import sys
 
-from .checker import DEFAULT_SECONDS, Verdict, check_step
-from .katas import KATAS, Kata
-from .katas import kata as find_kata
-from .paths import shown
+from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_step
+from backprop_ninja.models.katas import KATAS, Kata
+from backprop_ninja.models.katas import kata as find_kata
+from backprop_ninja.models.paths import shown
 
 
 class NotebookVerdict(Verdict):
@@ -141,7 +141,7 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
             print((verdict.report or verdict.line) + note)
         sys.stdout.flush()
     if show and verdict.status == "wrong":
-        from .picture import show as draw
+        from backprop_ninja.picture import show as draw
 
         line = draw(verdict)
         if line:

@@ -20,8 +20,8 @@ import re
 import sys
 from pathlib import Path
 
-from .hints import load_hints
-from .katas import KATAS, Kata
+from backprop_ninja.models.hints import load_hints
+from backprop_ninja.models.katas import KATAS, Kata
 
 NBFORMAT_MINOR = 5  # cell ids (nbformat 4.5): fixed ids keep regeneration byte for byte
 
@@ -129,7 +129,7 @@ def text(kata: Kata, katas_dir: Path) -> str:
 
 
 def default_katas_dir() -> Path:
-    from .paths import repo_root, shipped_katas
+    from backprop_ninja.models.paths import repo_root, shipped_katas
 
     root = repo_root()
     return root / "katas" if root else shipped_katas()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .compare import _unravel
+from backprop_ninja.checks.compare import _unravel
 
 #: where `check(..., show=True)` outside a notebook and `backprop-ninja show` write
 PICTURES = Path(".backprop-ninja") / "pictures"
@@ -134,7 +134,7 @@ def in_notebook() -> bool:
 def show(verdict, folder: Path | str = PICTURES) -> str:
     """Draw the picture: inline in a notebook, else as a PNG. Returns the line to print
     (the PNG's path, or why there is no picture)."""
-    from .paths import shown
+    from backprop_ninja.models.paths import shown
 
     try:
         if in_notebook():

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from . import guard
+from backprop_ninja.sandbox import guard
 
 
 def _worth_starting(argv: list[str]) -> bool:
@@ -19,7 +19,7 @@ def _worth_starting(argv: list[str]) -> bool:
     import os
     from pathlib import Path
 
-    from . import scan
+    from backprop_ninja.sandbox import scan
 
     if any(a in ("-n", "--numprocesses", "--dist") or a.startswith(("-n", "--numprocesses=")) for a in argv):
         return False
@@ -47,9 +47,10 @@ def _worth_starting(argv: list[str]) -> bool:
 if _worth_starting(sys.argv[1:]):
     guard.start()  # before this process imports torch (next line): the two imports overlap
 
-from . import katas, loader  # noqa: E402  (after the early start, on purpose)
-from .checker import DEFAULT_SECONDS, Verdict, check_chain, check_in  # noqa: E402
-from .paths import check_command, shown  # noqa: E402
+from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_chain, check_in  # noqa: E402
+from backprop_ninja.models import katas  # noqa: E402  (after the early start, on purpose)
+from backprop_ninja.models.paths import check_command, shown  # noqa: E402
+from backprop_ninja.sandbox import loader  # noqa: E402
 
 KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
 
@@ -171,9 +172,9 @@ class KataCheck:
     def training(self, steps: int = 100) -> Verdict:
         """Train a few steps with backward() and with autograd; they must stay together."""
         if self.kata.graph is None:  # kata 08: AdamW steps of the GPT
-            from .gpt_check import check_training
+            from backprop_ninja.checks.gpt_check import check_training
         else:
-            from .follow import check_training
+            from backprop_ninja.checks.follow import check_training
 
         return self.done(check_training(self.kata, self.module, steps, self.seconds, device=self.device))
 
@@ -183,7 +184,7 @@ class KataCheck:
             (KEY, _record(verdict)))
         if verdict.status != "done":
             if self.show and verdict.status == "wrong":
-                from .picture import show
+                from backprop_ninja.picture import show
 
                 verdict.report += "\n" + show(verdict, self.request.config.invocation_params.dir / self.show)
             self.fail(verdict)
@@ -421,7 +422,7 @@ def _step_sources(path: str) -> dict:
 def _key(source) -> str:
     import hashlib
 
-    from . import __version__
+    from backprop_ninja import __version__
 
     return hashlib.sha256(f"{__version__}\n{source}".encode()).hexdigest()[:16] if source else ""
 

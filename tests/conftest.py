@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from backprop_ninja import loader
-from backprop_ninja.katas import KATAS
+from backprop_ninja.models.katas import KATAS
+from backprop_ninja.sandbox import loader
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 from conftest import ROOT
 
-from backprop_ninja import bench, cli
+from backprop_ninja import cli
+from backprop_ninja.commands import bench
 
 # torch.utils.benchmark needs NumPy on older torch releases (2.1); bench then says so
 pytest.importorskip("torch.utils.benchmark", reason="this torch's timing tools need NumPy")
@@ -120,7 +121,7 @@ def test_the_loop_baseline_is_the_right_dC():
 
 
 def test_importing_the_command_does_not_import_torch():
-    code = "import sys, backprop_ninja.bench; print('torch' in sys.modules)"
+    code = "import sys, backprop_ninja.commands.bench; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -9,8 +9,8 @@ from conftest import ROOT
 
 from backprop_ninja import cli
 from backprop_ninja.commands import hint
-from backprop_ninja.hints import load_hints
-from backprop_ninja.katas import KATAS
+from backprop_ninja.models.hints import load_hints
+from backprop_ninja.models.katas import KATAS
 
 
 def run(capsys, *args):

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 
 from backprop_ninja import cli
-from backprop_ninja.katas import KATAS
+from backprop_ninja.models.katas import KATAS
 
 KATA01 = "katas/01_atomic_graph/atomic_graph.py"
 

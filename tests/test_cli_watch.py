@@ -15,7 +15,7 @@ from conftest import ROOT
 
 from backprop_ninja import cli
 from backprop_ninja.commands import watch
-from backprop_ninja.katas import kata as find_kata
+from backprop_ninja.models.katas import kata as find_kata
 
 KATA01 = "katas/01_atomic_graph/atomic_graph.py"
 

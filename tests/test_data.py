@@ -14,8 +14,8 @@ import threading
 import pytest
 import torch
 
-from backprop_ninja import data
-from backprop_ninja.data import DataError
+from backprop_ninja.models import data
+from backprop_ninja.models.data import DataError
 
 NAMES = b"emma\nolivia\nava\nisabella\nsophia\n"
 

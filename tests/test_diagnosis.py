@@ -8,10 +8,10 @@ diagnosis a learner would see: the generic patterns must stand on their own.
 import pytest
 import torch
 
-from backprop_ninja import diagnose, mistakes
-from backprop_ninja.checker import check_step
-from backprop_ninja.katas import kata
-from backprop_ninja.mistakes.training import _backward
+from backprop_ninja.checks import diagnose, mistakes
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.checks.mistakes.training import _backward
+from backprop_ninja.models.katas import kata
 
 ATOMIC = kata("01_atomic_graph")
 TRAINING = kata("04_training")
@@ -293,14 +293,14 @@ def test_plus_typed_for_times_in_a_chain_rule_line_is_named():
 # --- what the learner reads beside the diagnosis ------------------------------------------------
 
 def test_float64_values_are_printed_with_the_digits_that_differ():
-    from backprop_ninja.compare import figures
+    from backprop_ninja.checks.compare import figures
 
     assert figures(-0.0033950317, -0.003395) == ("-0.00339503", "-0.003395")
     assert figures(-0.0033949963, -0.0033949959) == ("-0.0033949963", "-0.0033949959")
 
 
 def test_a_hard_coded_diagnosis_quotes_the_line_that_holds_the_number(tmp_path):
-    from backprop_ninja import loader
+    from backprop_ninja.sandbox import loader
 
     path = tmp_path / "mine.py"
     path.write_text("import torch\n\n\ndef dhprebn(dbndiff, dbnmeani):\n    n = 32\n"

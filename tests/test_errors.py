@@ -2,9 +2,9 @@
 
 import torch
 
-from backprop_ninja.checker import check_step
-from backprop_ninja.diagnose.errors import free_names
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.checks.diagnose.errors import free_names
+from backprop_ninja.models.katas import kata
 
 ATOMIC = kata("01_atomic_graph")
 

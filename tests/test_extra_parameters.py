@@ -3,9 +3,9 @@
 import torch
 from conftest import solution_changed
 
-from backprop_ninja import loader
-from backprop_ninja.checker import check_chain, check_step, feedable
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import check_chain, check_step, feedable
+from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox import loader
 
 ATOMIC = kata("01")
 

@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from backprop_ninja import gpt
-from backprop_ninja.katas import kata
-from backprop_ninja.lecture import trace
-from backprop_ninja.probes import probes
+from backprop_ninja.checks.probes import probes
+from backprop_ninja.models import gpt
+from backprop_ninja.models.katas import kata
+from backprop_ninja.models.lecture import trace
 
 GRAPHS = {"05": gpt.LAYERNORM, "06": gpt.ATTENTION, "07": gpt.MLP}
 CONFIGS = (gpt.MODEL, gpt.ODD, gpt.FLOAT64)

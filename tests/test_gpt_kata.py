@@ -8,10 +8,12 @@ import torch
 import variants
 from conftest import ROOT, kata_module
 
-from backprop_ninja import gpt, gpt_check, loader, mistakes
-from backprop_ninja.checker import check_in, check_step
-from backprop_ninja.katas import kata
-from backprop_ninja.mistakes.gpt import _backward
+from backprop_ninja.checks import gpt_check, mistakes
+from backprop_ninja.checks.checker import check_in, check_step
+from backprop_ninja.checks.mistakes.gpt import _backward
+from backprop_ninja.models import gpt
+from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox import loader
 
 GPT = kata("08")
 
@@ -106,8 +108,10 @@ def test_a_change_in_place_names_the_tensor_by_its_dict_and_key():
     assert verdict.diagnosis == "mutated-input" and "acts['logits']" in verdict.sentence
 
 
-@pytest.mark.parametrize(("line", "ident"), [("    loss.backward()", "autograd"),
-                                             ("    from backprop_ninja.mistakes.gpt import _backward", "not-your-own")])
+@pytest.mark.parametrize(("line", "ident"), [
+    ("    loss.backward()", "autograd"),
+    ("    from backprop_ninja.checks.mistakes.gpt import _backward", "not-your-own"),
+])
 def test_the_scan_reads_kata_08s_file_like_any_other(tmp_path, line, ident):
     solved = (ROOT / "reference" / GPT.folder / GPT.module).read_text()
     mine = learner_file(tmp_path, solved + f"\n\ndef helper(loss):\n{line}\n")

@@ -11,7 +11,10 @@ import pytest
 import torch
 from test_train import one_thread_and_a_clean_environment, synthetic_names  # noqa: F401 (an autouse fixture)
 
-from backprop_ninja import gpt, gpt_training, loader, train
+from backprop_ninja.commands import train
+from backprop_ninja.models import gpt
+from backprop_ninja.sandbox import loader
+from backprop_ninja.train import gpt as gpt_training
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "reference" / "08_gpt" / "gpt.py"

@@ -2,9 +2,9 @@
 
 import torch
 
-from backprop_ninja.checker import check_step
-from backprop_ninja.guard import call_step
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox.guard import call_step
 
 ATOMIC = kata("01")
 

@@ -70,14 +70,14 @@ def test_a_hang_at_import_is_stopped_and_named(tree):
 
 
 def test_three_lines_that_patch_the_checker_pass_nothing(tree):
-    patch = ("import backprop_ninja.checker as c\nfrom backprop_ninja.checker import Verdict\n"
+    patch = ("import backprop_ninja.checks.checker as c\nfrom backprop_ninja.checks.checker import Verdict\n"
              "c.check_step = lambda kata, name, fn, seconds=10: Verdict(kata.folder, name, 'done')\n")
     stub = tree.path / "katas" / "01_atomic_graph" / "atomic_graph.py"
     stub.write_text(patch + stub.read_text())
     result = tree.runpytest_inprocess("katas/01_atomic_graph")
     assert "passed" not in result.parseoutcomes()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*diagnosis: not-your-own — import backprop_ninja.checker on line 1*"])
+    result.stdout.fnmatch_lines(["*diagnosis: not-your-own — import backprop_ninja.checks.checker on line 1*"])
 
 
 @pytest.mark.parametrize("top", ["from torch.autograd import grad\n", "import torch\ntorch.set_grad_enabled(False)\n"])

@@ -5,8 +5,8 @@ import inspect
 import pytest
 from conftest import ROOT, built_katas, kata_module
 
-from backprop_ninja.checker import check_step
-from backprop_ninja.hints import load_hints
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.models.hints import load_hints
 
 STEPS = [(k, s.name) for k in built_katas() for s in k.steps]
 IDS = [f"{k.number}-{s}" for k, s in STEPS]

@@ -5,7 +5,7 @@ import ast
 import pytest
 from conftest import ROOT
 
-from backprop_ninja.katas import KATAS
+from backprop_ninja.models.katas import KATAS
 
 PART_1 = [k for k in KATAS if k.number in ("01", "02", "03", "04")]
 

@@ -9,9 +9,9 @@ import shutil
 import pytest
 from conftest import ROOT, solution_changed
 
-from backprop_ninja import loader
-from backprop_ninja.checker import check_chain, check_step
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import check_chain, check_step
+from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox import loader
 
 pytest_plugins = ["pytester"]
 

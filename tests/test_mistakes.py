@@ -3,9 +3,9 @@
 import pytest
 from conftest import built_katas
 
-from backprop_ninja import mistakes
-from backprop_ninja.checker import check_step
-from backprop_ninja.katas import kata
+from backprop_ninja.checks import mistakes
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.models.katas import kata
 
 BUILT = {k.folder for k in built_katas()}
 CATALOGUE = [m for m in mistakes.everything() if m.kata in BUILT]

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, built_katas
 
 from backprop_ninja import notebooks
-from backprop_ninja.katas import KATAS
+from backprop_ninja.models.katas import KATAS
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -8,8 +8,8 @@ import torch
 from conftest import ROOT, kata_module
 
 from backprop_ninja import check, cli, picture
-from backprop_ninja.checker import Verdict
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import Verdict
+from backprop_ninja.models.katas import kata
 
 pytest_plugins = ["pytester"]
 pytest.importorskip("matplotlib")

@@ -102,8 +102,8 @@ def test_the_chain_waits_for_the_first_wrong_step_even_when_a_later_one_has_the_
 
 
 def test_the_chains_id_is_that_of_its_first_wrong_step():
-    from backprop_ninja.checker import check_chain
-    from backprop_ninja.katas import kata
+    from backprop_ninja.checks.checker import check_chain
+    from backprop_ninja.models.katas import kata
 
     module = _reference_module()
     module.dhpreact = lambda h, dh: (1.0 - h**2) * dh * 0.5
@@ -113,7 +113,7 @@ def test_the_chains_id_is_that_of_its_first_wrong_step():
 
 
 def _reference_module():
-    from backprop_ninja import loader
+    from backprop_ninja.sandbox import loader
 
     return loader.load(ROOT / "reference" / "01_atomic_graph" / "atomic_graph.py")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backprop_ninja.scan import scan_source
+from backprop_ninja.sandbox.scan import scan_source
 
 
 def found(source: str) -> list[tuple[str, str, int]]:
@@ -27,11 +27,11 @@ def test_every_spelling_of_autograd_is_an_autograd_finding_even_uncalled(line):
 
 
 @pytest.mark.parametrize("line", [
-    "import backprop_ninja.checker as c",
+    "import backprop_ninja.checks.checker as c",
     "from backprop_ninja import checker",
     "from reference import atomic_graph",
     "__import__('backprop_ninja')",
-    "import importlib; importlib.import_module('backprop_ninja.checker')",
+    "import importlib; importlib.import_module('backprop_ninja.checks.checker')",
     "f = sys._getframe(2).f_locals",
 ])
 def test_reaching_the_harness_or_the_solutions_is_not_your_own(line):
@@ -67,7 +67,7 @@ def test_a_finding_names_its_line_and_its_function():
 
 
 def test_a_step_that_is_still_its_stub_is_known_without_running_it():
-    from backprop_ninja.scan import stubs
+    from backprop_ninja.sandbox.scan import stubs
 
     source = ('def dprobs(probs, dlogprobs):\n    """Doc."""\n    # TODO\n    raise NotImplementedError("01.02")\n\n'
               "def dlogprobs(logprobs, Yb):\n    print(1)\n    raise NotImplementedError\n\n"
@@ -77,9 +77,9 @@ def test_a_step_that_is_still_its_stub_is_known_without_running_it():
 
 
 def test_a_file_of_stubs_is_checked_without_starting_the_worker(tmp_path, monkeypatch, root):
-    from backprop_ninja import guard, loader
-    from backprop_ninja.checker import check_in
-    from backprop_ninja.katas import kata
+    from backprop_ninja.checks.checker import check_in
+    from backprop_ninja.models.katas import kata
+    from backprop_ninja.sandbox import guard, loader
 
     class NoWorker(guard.Worker):
         def start(self):

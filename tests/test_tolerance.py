@@ -10,11 +10,11 @@ import torch
 import variants
 from conftest import built_katas, kata_module
 
-from backprop_ninja import gpt_check, mistakes
-from backprop_ninja.compare import TOLERANCE
-from backprop_ninja.guard import call_step
-from backprop_ninja.katas import kata
-from backprop_ninja.probes import probes
+from backprop_ninja.checks import gpt_check, mistakes
+from backprop_ninja.checks.compare import TOLERANCE
+from backprop_ninja.checks.probes import probes
+from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox.guard import call_step
 
 MARGIN = 10
 BUILT = {k.folder for k in built_katas()}

@@ -1,4 +1,4 @@
-"""Exercise 4's training: the loop, its autograd twin (backprop_ninja.training), and the `train` command.
+"""Exercise 4's training: the loop, its autograd twin (backprop_ninja.train.mlp), and the `train` command.
 
 Everything trains small networks on a few hundred synthetic names the test
 writes itself: no names.txt, no network.
@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from backprop_ninja import data, lecture, loader, train, training
+from backprop_ninja.commands import train
+from backprop_ninja.models import data, lecture
+from backprop_ninja.sandbox import loader
+from backprop_ninja.train import mlp as training
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = REPO / "reference" / "04_training" / "training.py"
@@ -101,7 +104,7 @@ def test_cli_defaults_are_the_lectures_numbers():
 
 
 def test_building_the_cli_does_not_import_torch():
-    code = "import sys, argparse; from backprop_ninja import train; " \
+    code = "import sys, argparse; from backprop_ninja.commands import train; " \
            "train.register(argparse.ArgumentParser().add_subparsers()); assert 'torch' not in sys.modules"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -398,7 +401,7 @@ def test_a_backward_that_raises_at_once_is_one_sentence_before_any_data(tmp_path
 
 
 def test_the_learners_backward_is_called_only_through_the_guard(names_file, monkeypatch):
-    from backprop_ninja import guard
+    from backprop_ninja.sandbox import guard
 
     calls = []
     call_step = guard.call_step

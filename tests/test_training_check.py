@@ -6,9 +6,9 @@ import pytest
 import variants
 from conftest import kata_module
 
-from backprop_ninja import mistakes
-from backprop_ninja.follow import check_training
-from backprop_ninja.katas import kata
+from backprop_ninja.checks import mistakes
+from backprop_ninja.checks.follow import check_training
+from backprop_ninja.models.katas import kata
 
 TRAINING = kata("04")
 

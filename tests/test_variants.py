@@ -3,8 +3,8 @@
 import pytest
 import variants
 
-from backprop_ninja.checker import check_step
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.models.katas import kata
 
 VARIANTS = variants.everything()
 

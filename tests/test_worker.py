@@ -8,9 +8,9 @@ own diagnosis, never a pass; the call after it must work again.
 import pytest
 import torch
 
-from backprop_ninja import guard
-from backprop_ninja.checker import check_step
-from backprop_ninja.katas import kata
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox import guard
 
 ATOMIC = kata("01")
 SECONDS = 2.0
@@ -92,7 +92,7 @@ def test_a_crash_of_the_interpreter_is_a_crash_verdict():
 
 
 def test_unbounded_allocation_is_a_memory_verdict(monkeypatch):
-    from backprop_ninja import worker as child
+    from backprop_ninja.sandbox import worker as child
 
     monkeypatch.setenv(child.MEMORY_ENV, str(2 << 30))  # a smaller bound: the test stays quick
     monkeypatch.setattr(guard, "_WORKER", guard.Worker())
@@ -239,7 +239,7 @@ def test_anything_else_in_a_returned_dict_is_described_by_its_key():
 
 
 def test_the_wire_refuses_keys_that_are_not_strings():
-    from backprop_ninja import wire
+    from backprop_ninja.sandbox import wire
 
     with pytest.raises(wire.WireError):
         wire.encode({"params": {0: torch.ones(1)}})

@@ -1,6 +1,6 @@
 """`backprop-ninja hint STEP [--level 1|2|3] [--kata KATA]`: progressive hints from hints.toml.
 
-Kept free of torch (and of backprop_ninja.katas, which imports it): a hint
+Kept free of torch (and of backprop_ninja.models.katas, which imports it): a hint
 is text, and it should appear at once. The katas and their steps come from
 katas/NN_name/hints.toml of the repository (one table per step, in order);
 whether a step is still a stub is read from the learner's file with `ast`.
@@ -16,8 +16,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from .. import paths
-from ..paths import repo_root
+from backprop_ninja.models import paths
+from backprop_ninja.models.paths import repo_root
 
 LEVEL_NAMES = {1: "what to look at", 2: "the rule", 3: "nearly the line"}
 
@@ -54,7 +54,7 @@ class KataHints:
 
 def all_hints(root: Path | None = None, katas_dir: Path | None = None) -> list[KataHints]:
     """Every kata of root/katas (or of katas_dir) that has a hints.toml, in kata order."""
-    from ..hints import load_hints
+    from backprop_ninja.models.hints import load_hints
 
     found = []
     for path in sorted((katas_dir or root / "katas").glob("[0-9][0-9]_*/hints.toml")):

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..paths import shipped_katas, shown
+from backprop_ninja.models.paths import shipped_katas, shown
 
 PYTEST_INI = """\
 # A backprop-ninja workspace: `pytest` runs every kata, `pytest katas/01_atomic_graph -k dprobs` one step.

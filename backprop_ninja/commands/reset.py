@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..paths import shown
+from backprop_ninja.models.paths import shown
 
 BACKUPS = Path(".backprop-ninja") / "backups"
 MAX_COMMITS = 500  # how far back to look for the stub
@@ -43,7 +43,7 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def stub_source(root: Path, kata) -> tuple[bytes, str]:
     """(the stub's bytes, short commit id) from git history; ResetError if there is none."""
-    from .hint import stubs
+    from backprop_ninja.commands.hint import stubs
 
     rel = f"katas/{kata.folder}/{kata.module}"
     need_git = (f"reset needs git: it restores {rel} from the repository's history, and ")
@@ -118,8 +118,8 @@ def _confirm(question: str) -> bool:
 
 
 def run(args) -> int:
-    from .. import katas
-    from .hint import stubs
+    from backprop_ninja.commands.hint import stubs
+    from backprop_ninja.models import katas
 
     def fail(message: str, code: int = 1) -> int:
         print(f"backprop-ninja reset: {message}", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from ..paths import shown
+from backprop_ninja.models.paths import shown
 
 
 def register(subparsers) -> None:
@@ -28,8 +28,10 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from .. import katas, loader, picture
-    from ..checker import DEFAULT_SECONDS, check_in
+    from backprop_ninja import picture
+    from backprop_ninja.checks.checker import DEFAULT_SECONDS, check_in
+    from backprop_ninja.models import katas
+    from backprop_ninja.sandbox import loader
 
     def fail(message: str, code: int = 1) -> int:
         print(f"backprop-ninja show: {message}", file=sys.stderr)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..paths import shown
+from backprop_ninja.models.paths import shown
 
 MISSING = "not in this checkout"
 
@@ -72,8 +72,9 @@ class KataState:
 
 def survey(root: Path, seconds: float | None = None) -> list[KataState]:
     """Check every step of every kata under `root` (a tree shaped like katas/)."""
-    from .. import katas, loader
-    from ..checker import DEFAULT_SECONDS
+    from backprop_ninja.checks.checker import DEFAULT_SECONDS
+    from backprop_ninja.models import katas
+    from backprop_ninja.sandbox import loader
 
     states = []
     for kata in katas.KATAS:
@@ -100,7 +101,7 @@ def survey(root: Path, seconds: float | None = None) -> list[KataState]:
 
 
 def _verdict(kata, module, name: str, seconds: float):
-    from ..checker import check_in
+    from backprop_ninja.checks.checker import check_in
 
     with _quiet():  # a learner's print() inside a step would drown the table
         return check_in(kata, module, name, seconds)
@@ -161,7 +162,7 @@ def _rows(label: str, items: list[str], paint, style: str, width: int) -> list[s
 
 def render(states: list[KataState], paint=None, width: int = 100) -> list[str]:
     """The status table: per kata a line of counts, then its steps in rows by status."""
-    from ..plugin import hint_command
+    from backprop_ninja.plugin import hint_command
 
     paint = paint or _Paint(False)
     out = []
@@ -208,14 +209,14 @@ def render(states: list[KataState], paint=None, width: int = 100) -> list[str]:
 
 
 def run(args) -> int:
-    from .. import loader
+    from backprop_ninja.sandbox import loader
 
     try:
         root = loader.impl_root(getattr(args, "impl", None))
     except loader.ImplError as e:
         print(f"backprop-ninja status: {e}", file=sys.stderr)
         return 1
-    from .. import guard
+    from backprop_ninja.sandbox import guard
 
     guard.start()  # its import of torch overlaps this process's
     t0 = time.perf_counter()

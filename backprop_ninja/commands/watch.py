@@ -25,7 +25,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..paths import shown
+from backprop_ninja.models.paths import shown
 
 CLEAR = "\033[2J\033[H"
 INSTALL = 'pip install "backprop-ninja[watch]"'
@@ -318,7 +318,7 @@ def loop(runner, changes, *, max_runs: int | None = None, clear: bool = False,
 
 def default_kata(root: Path):
     """The first kata present under `root` and not fully done (the first present when all are)."""
-    from .status import first_unfinished, survey
+    from backprop_ninja.commands.status import first_unfinished, survey
 
     states = survey(root)
     first = first_unfinished(states)
@@ -350,7 +350,8 @@ def _screen_env() -> dict:
 
 
 def run(args) -> int:
-    from .. import katas, loader
+    from backprop_ninja.models import katas
+    from backprop_ninja.sandbox import loader
 
     try:
         root = loader.impl_root(getattr(args, "impl", None))

@@ -2,7 +2,7 @@
 
 import torch
 
-from backprop_ninja.bench import layernorm_atomic
+from backprop_ninja.commands.bench import layernorm_atomic
 
 from . import variant
 

@@ -1,0 +1,1 @@
+"""Checking a learner's steps against autograd: probes, comparison, verdicts, diagnoses."""

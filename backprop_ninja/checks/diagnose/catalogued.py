@@ -1,0 +1,100 @@
+"""A catalogued mistake that reproduces the learner's result on the same inputs names it."""
+
+from __future__ import annotations
+
+import torch
+
+from backprop_ninja.checks import mistakes
+from backprop_ninja.checks.compare import close
+from backprop_ninja.checks.probes import Probe
+from backprop_ninja.models.katas import KATAS, Kata, Step
+from backprop_ninja.sandbox.guard import call_step
+
+
+def _kata_of(step: Step) -> Kata | None:
+    """The kata a step belongs to: the one holding this very Step (db_proj(dout) is in katas 06 and 07)."""
+    return next((k for k in KATAS if any(s is step for s in k.steps)), None)
+
+
+def _catalogued_form(step: Step, target: str, got, probe: Probe):
+    """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any."""
+    kata = _kata_of(step)
+    if kata is None:
+        return None
+    for m, theirs in _mistake_results(kata, step, target, probe):
+        if theirs.shape != got.shape or theirs.requires_grad:
+            continue
+        theirs = theirs.to(got.dtype)
+        fin = torch.isfinite(got)
+        if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(got), torch.isnan(theirs))
+                and close(torch.where(fin, got, 0), torch.where(fin, theirs, 0),
+                          probe.scales[step.targets.index(target)])):
+            return m.id, m.sentence
+    return None
+
+
+def _mistake_results(kata: Kata, step: Step, target: str, probe: Probe, rows=None):
+    """(mistake, its d<target>) for every catalogued mistake of the step that runs on the probe's inputs.
+
+
+    For a step that returns several gradients, with `rows`, a mistake must also be right and wrong
+    on the same gradients as the learner at this probe (one slip shows in all that come after it).
+    """
+    for m in mistakes.of(kata.folder, step.name):
+        result = _mistake_result(m, step, target, probe, rows)
+        if result is not None and result is not _DIFFERS:
+            yield m, result
+
+
+_DIFFERS = object()  # the mistake ran, and is right or wrong on other gradients than the learner
+
+
+def _mistake_result(m, step: Step, target: str, probe: Probe, rows=None):
+    """The mistake's d<target> at the probe; None where it raises; _DIFFERS where its verdicts differ."""
+    index = step.targets.index(target)
+    label = f"{probe.label}, {probe.cfg.label} · d"
+    verdicts = {r.label[len(label):]: r.approximate for r in rows or () if r.label.startswith(label)}
+    call = call_step(m.fn, {k: v.clone() for k, v in probe.kwargs.items()})
+    if call.error is not None:
+        return None
+    result = call.result
+    if len(step.targets) > 1:
+        if not isinstance(result, (tuple, list)) or len(result) != len(step.targets):
+            return None
+        if verdicts and any(t in verdicts and _right(r, e, scale) != verdicts[t]
+                            for t, r, e, scale in zip(step.targets, result, probe.expected, probe.scales)):
+            return _DIFFERS
+        result = result[index]
+    return result.detach() if torch.is_tensor(result) else None
+
+
+def _right(got, want, scale: float) -> bool:
+    return (torch.is_tensor(got) and got.shape == want.shape and got.dtype == want.dtype
+            and close(got, want, scale))
+
+
+def _same(got, theirs, scale: float) -> bool:
+    return theirs.shape == got.shape and close(got, theirs.to(got.dtype), scale)
+
+
+def _catalogued(kata: Kata, step: Step, target: str, got, probe: Probe, rows=None, seen=()):
+    """The catalogued mistake that gives the learner's answer here and at every probe in `seen` where it ran.
+
+    `seen` holds (probe, the learner's returned tensors, one per target) for every probe that ran.
+    """
+    i = step.targets.index(target)
+    scale = probe.scales[i]
+    for m, theirs in _mistake_results(kata, step, target, probe, rows):
+        if not _same(got, theirs, scale):
+            continue
+        if all(_reproduces(m, step, target, p, mine[i], rows) for p, mine in seen if mine is not None):
+            return m.id, m.sentence
+    return None
+
+
+def _reproduces(m, step: Step, target: str, probe: Probe, got, rows) -> bool:
+    """The mistake gives `got` at this probe (or cannot run there)."""
+    theirs = _mistake_result(m, step, target, probe, rows)
+    if theirs is None:
+        return True
+    return theirs is not _DIFFERS and _same(got, theirs, probe.scales[step.targets.index(target)])

@@ -1,0 +1,123 @@
+"""Classic wrong answers of kata 05 (layernorm of a small GPT):
+dx = rstd * (dnorm - dnorm.mean(-1) - norm * (dnorm * norm).mean(-1)), dnorm = dout * w."""
+
+from backprop_ninja.checks.mistakes import mistake
+
+K = "05_layernorm"
+
+
+# --- db(dout) ----------------------------------------------------------------------------------
+
+@mistake(K, "db", "missing-sum",
+         "db is summed over B only: b is shared by every position of every sequence, so its gradient "
+         "adds dout over both B and T (dout.sum((0, 1)))")
+def db_summed_over_batch_only(dout):
+    return dout.sum(0)
+
+
+@mistake(K, "db", "keepdim",
+         "db kept the summed dimensions, (1, 1, C): b is (C,), so sum over (0, 1) without keepdim=True")
+def db_kept_dims(dout):
+    return dout.sum((0, 1), keepdim=True)
+
+
+@mistake(K, "db", "scale",
+         "db is a mean over the rows, where a sum belongs: every (b, t) row adds its whole gradient to the "
+         "shared bias; the loss's own 1/(B*T) is already inside dout")
+def db_mean_not_sum(dout):
+    return dout.mean((0, 1))
+
+
+@mistake(K, "db", "shape",
+         "db is summed over the channels (dim -1): b has one entry per channel, so keep the channels and sum "
+         "over the rows, dims 0 and 1")
+def db_summed_over_channels(dout):
+    return dout.sum(-1)
+
+
+# --- dw(norm, dout) ----------------------------------------------------------------------------
+
+@mistake(K, "dw", "missing-sum",
+         "dw is summed over B only: w is shared by every position of every sequence, so sum norm * dout "
+         "over both B and T")
+def dw_summed_over_batch_only(norm, dout):
+    return (norm * dout).sum(0)
+
+
+@mistake(K, "dw", "chain-rule",
+         "dw is dout summed, without the local derivative: out = norm * w + b, so d out / d w is norm, "
+         "and dw = (norm * dout).sum((0, 1))")
+def dw_without_norm(norm, dout):
+    return dout.sum((0, 1))
+
+
+@mistake(K, "dw", "scale",
+         "dw is a mean over the rows, where a sum belongs: every (b, t) row adds its whole gradient to the "
+         "shared gain")
+def dw_mean_not_sum(norm, dout):
+    return (norm * dout).mean((0, 1))
+
+
+@mistake(K, "dw", "shape",
+         "dw is summed over the channels (dim -1): w has one entry per channel, so keep the channels and sum "
+         "over the rows, dims 0 and 1")
+def dw_summed_over_channels(norm, dout):
+    return (norm * dout).sum(-1)
+
+
+# --- dx(dout, w, norm, rstd) -------------------------------------------------------------------
+
+@mistake(K, "dx", "bessel",
+         "the variance term carries C/(C-1): that is the unbiased variance (divide by C-1); layernorm's "
+         "var = (xshift**2).mean(-1) divides by C, so the term is norm * (dnorm * norm).mean(-1) exactly")
+def dx_unbiased_variance(dout, w, norm, rstd):
+    C = dout.shape[-1]
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True) - C / (C - 1) * norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "missing-branch",
+         "the path through the mean is missing: every x_c of a row moves its mean by 1/C, so subtract "
+         "dnorm.mean(-1, keepdim=True) inside the bracket")
+def dx_without_mean_term(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "missing-branch",
+         "the path through the variance is missing: every x_c of a row moves its variance too, so subtract "
+         "norm * (dnorm * norm).mean(-1, keepdim=True) inside the bracket")
+def dx_without_variance_term(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "missing-branch",
+         "the direct path is missing: x_c reaches norm_c through xshift_c itself (rstd * dnorm), besides "
+         "its shares of the mean and the variance")
+def dx_without_direct_term(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (-dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "wrong-values",
+         "w is missing: out = norm * w + b, so dnorm = dout * w before anything else")
+def dx_without_w(dout, w, norm, rstd):
+    dnorm = dout
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "wrong-values",
+         "the means run over the rows (dims 0 and 1), as batchnorm's would; layernorm normalises each row "
+         "over its channels, so the means are over dim -1")
+def dx_means_over_rows(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean((0, 1), keepdim=True) - norm * (dnorm * norm).mean((0, 1), keepdim=True))
+
+
+@mistake(K, "dx", "sign",
+         "the variance term has the wrong sign: raising x_c away from the mean raises var, which lowers rstd "
+         "(a negative power), so that term is subtracted")
+def dx_variance_term_sign(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True) + norm * (dnorm * norm).mean(-1, keepdim=True))

@@ -1,0 +1,1 @@
+"""The models as data: the lecture's MLP, the GPT, the kata registry, the dataset."""

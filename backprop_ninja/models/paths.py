@@ -1,0 +1,56 @@
+"""Where the kata repository is (free of torch, so `hint` answers at once)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root(start: Path | None = None) -> Path | None:
+    """The kata repository holding `start` (default: the current directory): the folder with
+    katas/ and reference/ (a clone), or katas/ with a kata's hints.toml (a workspace of `init`)."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "katas").is_dir() and ((d / "reference").is_dir() or any(d.glob(KATA_HINTS))):
+            return d
+    return None
+
+
+KATA_HINTS = "katas/[0-9][0-9]_*/hints.toml"  # one per kata folder
+
+
+def shipped_katas() -> Path:
+    """The pristine katas/ that came with the package: the wheel's backprop_ninja/kata_files
+    (package data), or the katas/ beside the package in a clone (an editable install)."""
+    package = Path(__file__).resolve().parents[1]  # backprop_ninja/
+    wheel = package / "kata_files"
+    return wheel if wheel.is_dir() else package.parent / "katas"
+
+
+def check_command(folder: str, steps, step: str) -> str:
+    """The pytest line that runs one step's test of katas/<folder>.
+
+    `-k` matches case-insensitively inside names, so a step whose name sits
+    inside another's (dcounts in dcounts_sum, dC in dcounts) gets its test id.
+    """
+    if any(step.lower() in other.lower() for other in steps if other != step):
+        return f"pytest katas/{folder}/test_{folder[3:]}.py::test_{step}"
+    return f"pytest katas/{folder} -k {step}"
+
+
+def shown(where) -> str:
+    """A path, or "path:line", as the learner would type it: relative to the current
+    directory, unless that climbs out of it (then absolute)."""
+    where = str(where)
+    if not where:
+        return ""
+    path, sep, line = where.rpartition(":")
+    if not sep or not line.isdigit():
+        path, line = where, ""
+    try:
+        rel = os.path.relpath(path)
+        path = path if rel.startswith("..") else rel
+    except ValueError:  # another drive (Windows)
+        pass
+    path = Path(path).as_posix()
+    return f"{path}:{line}" if line else path

@@ -1,0 +1,1 @@
+"""Where learner code runs: the worker process, the wire, the scan, opening a file."""

@@ -1,0 +1,280 @@
+"""`backprop-ninja train --model gpt`: train the small GPT on names with your kata 08 backward.
+
+The names are shuffled and split 80/10/10 by name as in the lecture
+(data.make_splits' order), and each split is joined into one stream of
+tokens, every name followed by "." (token 0). A batch is B random windows of
+T+1 tokens of the training stream. The optimiser is AdamW with a linear
+warm-up and a cosine decay (the optimiser is not the kata); the gradients
+come from the learner's backward (called through guard.call_step: autograd
+out of reach, a time limit) or, with --autograd, from loss.backward(): the
+same seeded run, the yardstick.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from backprop_ninja.models import gpt
+from backprop_ninja.sandbox.guard import call_step
+
+STEPS = 8_000
+WARMUP = 200
+LR = 3e-3
+MIN_LR = 3e-4  # the cosine decays to a tenth
+WEIGHT_DECAY = 0.01
+BETAS = (0.9, 0.99)
+EVAL_EVERY = 1_000
+SECONDS = 10.0  # per call of the learner's backward
+SAMPLE_SEED = 2147483647 + 10
+
+
+class GPTTrainError(Exception):
+    """The GPT cannot train; the message is one sentence saying what to do."""
+
+
+# --------------------------------------------------------------------------- data
+
+@dataclasses.dataclass
+class Streams:
+    """The lecture's split by name, each part one stream of tokens (N,) int64."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    itos: dict
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+
+def make_streams(words: list[str], seed: int = 42) -> Streams:
+    """Shuffle as the lecture does (random.Random(42)), split 80/10/10, join each part with '.'."""
+    from backprop_ninja.models.data import vocabulary
+
+    stoi, itos = vocabulary(words)
+    words = list(words)
+    random.Random(seed).shuffle(words)
+    n1, n2 = int(0.8 * len(words)), int(0.9 * len(words))
+
+    def join(part):
+        return torch.tensor([stoi[ch] for w in part for ch in w + "."], dtype=torch.int64)  # (N,)
+
+    return Streams(join(words[:n1]), join(words[n1:n2]), join(words[n2:]), itos)
+
+
+def batch(data: torch.Tensor, B: int, T: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """idx, targets (B, T): B random windows of data, targets shifted by one. g is a CPU generator."""
+    starts = torch.randint(0, len(data) - T, (B,), generator=g).to(data.device)  # (B,)
+    offsets = torch.arange(T, device=data.device)  # (T,)
+    idx = data[starts[:, None] + offsets]  # (B, T)
+    return idx, data[starts[:, None] + offsets + 1]
+
+
+# --------------------------------------------------------------------------- gradients
+
+def backward_kwargs(params: dict, idx, targets, nh: int) -> tuple[torch.Tensor, dict]:
+    """The forward pass without a graph: (loss, what kata 08's backward is fed)."""
+    with torch.no_grad():
+        loss, acts, _ = gpt.forward_saved(params, idx, targets, nh)
+    return loss, {"idx": idx, "targets": targets, "params": dict(params),
+                  "acts": {k: v.contiguous() for k, v in acts.items()}}
+
+
+def manual_gradients(backward, nh: int, seconds: float = SECONDS):
+    """(params, idx, targets) -> (loss, grads dict) with the learner's backward."""
+    def gradients(params, idx, targets):
+        loss, kwargs = backward_kwargs(params, idx, targets, nh)
+        call = call_step(backward, kwargs, seconds, watch_inputs=False)  # the worker's copies: params stay
+        if call.error is not None:
+            where = f" at {call.where}" if call.where else ""
+            raise GPTTrainError(f"your backward raised {call.error.type}: {call.error}{where}; "
+                                "pytest katas/08_gpt says what is wrong.")
+        return loss, call.result
+    return gradients
+
+
+def autograd_gradients(params: dict, idx, targets, nh: int) -> tuple[torch.Tensor, dict]:
+    """The twin: gpt.forward and loss.backward(); the parameters themselves stay plain tensors."""
+    leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    _, loss = gpt.forward(leaves, idx, targets, nh)
+    loss.backward()
+    return loss.detach(), {k: v.grad for k, v in leaves.items()}
+
+
+class AdamW:
+    """AdamW on a dict of plain tensors, updated in place (decoupled weight decay on the matrices)."""
+
+    def __init__(self, params: dict, betas=BETAS, eps: float = 1e-8, weight_decay: float = WEIGHT_DECAY):
+        self.params, self.betas, self.eps, self.weight_decay = params, betas, eps, weight_decay
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, grads: dict, lr: float) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        for k, p in self.params.items():
+            g = grads[k]
+            self.m[k].mul_(b1).add_(g, alpha=1 - b1)
+            self.v[k].mul_(b2).addcmul_(g, g, value=1 - b2)
+            mhat = self.m[k] / (1 - b1**self.t)
+            vhat = self.v[k] / (1 - b2**self.t)
+            if p.dim() >= 2:
+                p.mul_(1 - lr * self.weight_decay)
+            p.sub_(lr * mhat / (vhat.sqrt() + self.eps))
+
+
+def learning_rate(i: int, steps: int, warmup: int = WARMUP, lr: float = LR, min_lr: float = MIN_LR) -> float:
+    """Linear warm-up over `warmup` steps, then a cosine from lr down to min_lr at the last step."""
+    if i < warmup:
+        return lr * (i + 1) / warmup
+    progress = (i - warmup) / max(1, steps - warmup)
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * progress))
+
+
+# --------------------------------------------------------------------------- evaluation and sampling
+
+@torch.no_grad()
+def split_loss(params: dict, data: torch.Tensor, cfg: gpt.GPTConfig, chunk: int = 512) -> float:
+    """Mean cross entropy over a whole stream, cut into windows of T (every token predicted once)."""
+    T = cfg.T
+    n = (len(data) - 1) // T
+    idx = data[: n * T].view(n, T)  # (n, T)
+    targets = data[1: n * T + 1].view(n, T)  # (n, T)
+    total = 0.0
+    for s in range(0, n, chunk):
+        _, loss = gpt.forward(params, idx[s:s + chunk], targets[s:s + chunk], cfg.nh)
+        total += float(loss) * idx[s:s + chunk].numel()
+    return total / idx.numel()
+
+
+@torch.no_grad()
+def sample(params: dict, cfg: gpt.GPTConfig, itos: dict, count: int = 20, seed: int = SAMPLE_SEED,
+           max_len: int = 40) -> list[str]:
+    """Names drawn from the model, each ending with '.'; on the CPU with a CPU generator (the same on every device)."""
+    params = {k: v.cpu() for k, v in params.items()}
+    g = torch.Generator().manual_seed(seed)
+    names = []
+    for _ in range(count):
+        context, out = [0], []  # a name starts after a '.'
+        while len(out) < max_len:
+            logits, _ = gpt.forward(params, torch.tensor([context[-cfg.T:]]), None, cfg.nh)  # (1, t, V)
+            ix = torch.multinomial(F.softmax(logits[0, -1], -1), 1, generator=g).item()
+            context.append(ix)
+            out.append(ix)
+            if ix == 0:
+                break
+        names.append("".join(itos[i] for i in out))
+    return names
+
+
+# --------------------------------------------------------------------------- the loop
+
+def fit(gradients, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = STEPS, progress: bool = True,
+        eval_every: int = EVAL_EVERY) -> tuple[dict, torch.Tensor]:
+    """Train a fresh GPT (gpt.init_training, seeded by cfg.seed); returns (params, losses (steps,))."""
+    params = gpt.init_training(cfg)
+    opt = AdamW(params)
+    data = streams.train.to(cfg.device)
+    val = streams.val.to(cfg.device)
+    g = torch.Generator().manual_seed(cfg.seed)
+    losses = torch.empty(steps, device=cfg.device)  # (steps,): no sync per step
+    for i in tqdm(range(steps), desc="training", unit="step", disable=not progress, mininterval=0.5):
+        idx, targets = batch(data, cfg.B, cfg.T, g)
+        loss, grads = gradients(params, idx, targets)
+        opt.step(grads, learning_rate(i, steps))
+        losses[i] = loss
+        if (i + 1) % eval_every == 0 or i + 1 == steps:
+            recent = float(losses[max(0, i + 1 - eval_every):i + 1].mean())
+            tqdm.write(f"{i + 1:7d}/{steps:7d}: train {recent:.4f} (mean of the last batches)  "
+                       f"val {split_loss(params, val, cfg):.4f}")
+    return params, losses.cpu()
+
+
+def check_backward(backward, device) -> str | None:
+    """Try the learner's backward once on gpt.MODEL before training (no data needed).
+
+    Raises GPTTrainError when it cannot train (not written yet, not a dict of
+    right-shaped gradients); returns a warning when its values differ from autograd's.
+    """
+    from backprop_ninja.checks.gpt_check import _form, trace
+    from backprop_ninja.checks.gpt_check import check_backward as check
+    from backprop_ninja.models import katas
+
+    found = list(getattr(backward, "findings", ()))
+    if found:
+        raise GPTTrainError(f"{found[0].sentence('backward')}; pytest katas/08_gpt shows where.")
+    cfg = dataclasses.replace(gpt.MODEL, device=str(device))
+    kata = dataclasses.replace(katas.kata("08"), configs=(cfg,))
+    verdict = check(kata, "backward", backward)
+    if verdict.status == "todo":
+        raise GPTTrainError("kata 08's backward is not written yet: finish it (pytest katas/08_gpt), or train "
+                            "with the worked solution: backprop-ninja train --model gpt --impl reference.")
+    if verdict.status != "done":
+        tr = trace(cfg)
+        call = call_step(backward, tr.kwargs(), SECONDS)
+        if call.error is not None or _form(call.result, tr):
+            raise GPTTrainError(f"backward cannot train the GPT ({verdict.diagnosis}: {verdict.sentence}); "
+                                "pytest katas/08_gpt shows what is wrong.")
+        return (f"warning: your backward differs from autograd's ({verdict.diagnosis}), so the loss may not fall: "
+                "pytest katas/08_gpt says where.")
+    return None
+
+
+def train(args) -> None:
+    """`train --model gpt`: check, train, then print train/val and 20 names (errors: GPTTrainError etc.)."""
+    from backprop_ninja.commands.train import require_matplotlib, resolve_device
+    from backprop_ninja.models import data, katas
+    from backprop_ninja.sandbox import loader
+
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    steps = STEPS if args.steps is None else args.steps
+    if steps < 1:
+        raise GPTTrainError("--steps must be at least 1.")
+    if args.plot:
+        require_matplotlib()
+    device = resolve_device(args.device)
+    cfg = dataclasses.replace(gpt.TRAIN, seed=args.seed, device=str(device))
+    kata = katas.kata("08")
+    if args.autograd:
+        where, gradients = "autograd's gradients (loss.backward())", None
+    else:
+        path = loader.kata_file(loader.impl_root(args.impl), kata)
+        backward = loader.step_function(loader.open_file(path), kata, "backward")  # imported in the worker
+        warning = check_backward(backward, device)
+        if warning:
+            print(warning, file=sys.stderr)
+        where = str(path)
+        gradients = manual_gradients(backward, cfg.nh)
+    words = data.read_words(data.locate(args.data))
+    streams = make_streams(words)
+    cfg = dataclasses.replace(cfg, vocab_size=streams.vocab_size)
+    if gradients is None:
+        def gradients(params, idx, targets):
+            return autograd_gradients(params, idx, targets, cfg.nh)
+
+    print(f"training a GPT (C={cfg.C}, {cfg.n_layer} layers, {cfg.nh} heads, T={cfg.T}, batch {cfg.B}) with "
+          f"{where} on {len(words):,} names ({len(streams.train):,} tokens), {steps:,} steps on {device}")
+    start = time.perf_counter()
+    params, losses = fit(gradients, streams, cfg, steps=steps)
+    print(f"trained in {time.perf_counter() - start:.0f} s")
+    print(f"train {split_loss(params, streams.train.to(device), cfg):.4f}")
+    print(f"val {split_loss(params, streams.val.to(device), cfg):.4f}")
+    for name in sample(params, cfg, streams.itos):
+        print(name)
+    if args.plot:
+        from backprop_ninja.train.mlp import plot_losses
+
+        plot_losses(losses, args.plot)
+        print(f"loss curve written to {args.plot}")
