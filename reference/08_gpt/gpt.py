@@ -4,6 +4,13 @@ This is the worked solution. `backprop-ninja train --model gpt --impl reference`
 trains the model with it; `pytest katas/08_gpt --impl reference` checks it.
 The three classes hold the layer steps of katas 05-07 (DESIGN §9's names and
 parameters); `backward` chains them through the whole model.
+
+It is also written to be fast, since training calls it at every step: a weight
+gradient is one matmul over the B*T rows, a bias gradient one sum; layernorm's,
+softmax's and GELU's backwards are fused, and their widest chains work in
+place on a fresh buffer instead of making a new tensor per operation; the
+loss's gradient is one softmax with the targets taken off in place; the tied
+wte collects the lm_head's and the embedding's gradients in one tensor.
 """
 
 import math
@@ -22,9 +29,13 @@ class layernorm:
         return (norm * dout).sum((0, 1))  # (C,)
 
     def dx(dout, w, norm, rstd):
-        # dnorm = dout * w; the row's mean and variance depend on every x of the row, hence the two means
+        # dnorm = dout * w; the row's mean and variance depend on every x of the row, hence the two means:
+        # dx = rstd * (dnorm - mean(dnorm) - norm * mean(dnorm * norm)), the subtractions done in place
         dnorm = dout * w  # (B, T, C)
-        return rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))
+        mean_dnorm = dnorm.mean(-1, keepdim=True)  # (B, T, 1)
+        mean_dnorm_norm = (dnorm * norm).mean(-1, keepdim=True)  # (B, T, 1)
+        dnorm -= mean_dnorm
+        return dnorm.addcmul_(norm, mean_dnorm_norm, value=-1).mul_(rstd)  # (B, T, C)
 
     def backward(dout, w, norm, rstd):
         """dout (B, T, C) -> (dx (B, T, C), dw (C,), db (C,))."""
@@ -36,7 +47,7 @@ class attention:
 
     def dW_proj(ycat, dout):
         C = ycat.shape[-1]
-        return ycat.reshape(-1, C).T @ dout.reshape(-1, dout.shape[-1])  # (C, C)
+        return ycat.reshape(-1, C).T @ dout.reshape(-1, C)  # (C, C)
 
     def db_proj(dout):
         return dout.sum((0, 1))  # (C,)
@@ -45,6 +56,8 @@ class attention:
         return dout @ W_proj.T  # (B, T, C)
 
     def dy(y, dycat):
+        # the heads as a batch dimension: datt and dv both read dy, so it is made contiguous once here
+        # (a matmul on the transposed view would copy it for each of them)
         B, nh, T, hs = y.shape
         return dycat.view(B, T, nh, hs).transpose(1, 2).contiguous()  # (B, nh, T, hs)
 
@@ -55,18 +68,22 @@ class attention:
         return att.transpose(-2, -1) @ dy  # (B, nh, T, hs)
 
     def dpreatt(att, datt):
-        # softmax's backward per row; masked entries have att 0, so their gradient is 0 too
-        return att * (datt - (att * datt).sum(-1, keepdim=True))  # (B, nh, T, T)
+        # softmax's backward per row, att * (datt - sum(att * datt)); masked entries have att 0, so
+        # their gradient is 0 too. att * datt is computed once and the row's sum taken off in place
+        dpreatt = att * datt  # (B, nh, T, T)
+        return dpreatt.addcmul_(att, dpreatt.sum(-1, keepdim=True), value=-1)
 
     def dq(k, dpreatt):
-        return dpreatt @ k * k.shape[-1] ** -0.5  # (B, nh, T, hs)
+        # the matmul's result is a fresh tensor: scaled in place, not copied
+        return (dpreatt @ k).mul_(k.shape[-1] ** -0.5)  # (B, nh, T, hs)
 
     def dk(q, dpreatt):
-        return dpreatt.transpose(-2, -1) @ q * q.shape[-1] ** -0.5  # (B, nh, T, hs)
+        return (dpreatt.transpose(-2, -1) @ q).mul_(q.shape[-1] ** -0.5)  # (B, nh, T, hs)
 
     def dqkv(dq, dk, dv):
+        # one copy into (B, T, 3, nh, hs) layout: cat the head-transposed views, then view as (B, T, 3C)
         B, nh, T, hs = dq.shape
-        return torch.cat([d.transpose(1, 2).reshape(B, T, nh * hs) for d in (dq, dk, dv)], dim=2)  # (B, T, 3C)
+        return torch.cat([d.transpose(1, 2) for d in (dq, dk, dv)], dim=2).view(B, T, 3 * nh * hs)  # (B, T, 3C)
 
     def dW_attn(x, dqkv):
         return x.reshape(-1, x.shape[-1]).T @ dqkv.reshape(-1, dqkv.shape[-1])  # (C, 3C)
@@ -101,12 +118,19 @@ class mlp:
         return dout @ W_proj.T  # (B, T, 4C)
 
     def dfch(fch, dfch_gelu):
-        s = math.sqrt(2 / math.pi)
-        u = s * (fch + 0.044715 * fch**3)
-        t = torch.tanh(u)
-        # d/dx of 0.5 x (1 + tanh u): the product rule, and tanh' = 1 - tanh**2
-        local = 0.5 * (1 + t) + 0.5 * fch * (1 - t**2) * s * (1 + 3 * 0.044715 * fch**2)
-        return local * dfch_gelu  # (B, T, 4C)
+        # GELU(x) = 0.5 x (1 + tanh u), u = s (x + a x**3); since 0.5 (1 + tanh u) = sigmoid(2u),
+        # GELU(x) = x g with g = sigmoid(2u), and sigmoid' = g (1 - g): the product rule gives
+        #   local = g + x g (1 - g) 2u'  with u' = s (1 + 3 a x**2)
+        #         = g (1 + 2 x u' (1 - g))
+        # (the same number as the tanh form's 0.5 (1 + t) + 0.5 x (1 - t**2) u', in fewer operations).
+        # These are the model's widest tensors: two buffers of (B, T, 4C) changed in place, not a
+        # fresh tensor per operation (allocating one costs more than its arithmetic)
+        s, a = math.sqrt(2 / math.pi), 0.044715
+        fch2 = fch * fch  # (B, T, 4C)
+        g = torch.addcmul(fch, fch, fch2, value=a).mul_(2 * s).sigmoid_()  # sigmoid(2u), (B, T, 4C)
+        xdu2 = fch2.mul_(6 * a * s).add_(2 * s).mul_(fch)  # 2 x u', in fch2's buffer
+        local = xdu2.addcmul_(xdu2, g, value=-1).add_(1).mul_(g)  # g (1 + 2 x u' (1 - g))
+        return local.mul_(dfch_gelu)  # (B, T, 4C)
 
     def dW_fc(x, dfch):
         return x.reshape(-1, x.shape[-1]).T @ dfch.reshape(-1, dfch.shape[-1])  # (C, 4C)
@@ -147,13 +171,17 @@ def backward(idx, targets, params, acts):
     n_layer = sum(1 for name in params if name.endswith("_ln_1_w"))
     grads = {}
 
-    # cross entropy over all B*T positions: (softmax - one_hot) / (B*T)
-    logits = acts["logits"]  # (B, T, V)
-    dlogits = (F.softmax(logits, -1) - F.one_hot(targets, V).to(logits.dtype)) / (B * T)  # (B, T, V)
+    # cross entropy over all B*T positions, its gradient in one expression: (softmax - one_hot) / (B*T).
+    # F.softmax makes a fresh tensor, so the one-hot part is taken off in place: scatter_add_ adds -1
+    # at (i, targets[i]) of every row i in one call
+    logits = acts["logits"].reshape(B * T, V)  # (B*T, V): every position a row
+    dlogits = F.softmax(logits, -1)  # (B*T, V)
+    dlogits.scatter_add_(1, targets.reshape(B * T, 1), logits.new_full((B * T, 1), -1.0))
+    dlogits /= B * T
 
-    # the tied lm_head, logits = lnf @ wte.T: wte's first gradient, and lnf's
-    dwte = dlogits.reshape(-1, V).T @ acts["lnf_out"].reshape(-1, C)  # (V, C)
-    dlnf = dlogits @ wte  # (B, T, C)
+    # the tied lm_head, logits = lnf @ wte.T: wte's first gradient (one matmul over the B*T rows), and lnf's
+    dwte = dlogits.T @ acts["lnf_out"].reshape(B * T, C)  # (V, C)
+    dlnf = (dlogits @ wte).view(B, T, C)  # (B, T, C)
     dx, grads["lnf_w"], grads["lnf_b"] = layernorm.backward(dlnf, params["lnf_w"], acts["lnf_norm"],
                                                             acts["lnf_rstd"])
 
@@ -161,12 +189,13 @@ def backward(idx, targets, params, acts):
         p = f"h{l}_"
         a = {name[len(p):]: value for name, value in acts.items() if name.startswith(p)}  # this block's, by role
         # x = x + mlp(ln_2(x)): the residual passes dx on unchanged, and the branch's gradient adds to it
+        # (in place: dx is this function's own tensor, and the branch has read it already)
         dxm, grads[p + "mlp_W_fc"], grads[p + "mlp_b_fc"], grads[p + "mlp_W_proj"], grads[p + "mlp_b_proj"] = \
             mlp.backward(dx, a["ln_2_out"], params[p + "mlp_W_fc"], params[p + "mlp_W_proj"], a["mlp_fch"],
                          a["mlp_fch_gelu"])
         dln, grads[p + "ln_2_w"], grads[p + "ln_2_b"] = layernorm.backward(dxm, params[p + "ln_2_w"],
                                                                            a["ln_2_norm"], a["ln_2_rstd"])
-        dx = dx + dln
+        dx += dln
         # x = x + attention(ln_1(x)): the same again
         dxa, grads[p + "attn_W_attn"], grads[p + "attn_b_attn"], grads[p + "attn_W_proj"], \
             grads[p + "attn_b_proj"] = attention.backward(
@@ -174,12 +203,12 @@ def backward(idx, targets, params, acts):
                 a["attn_k"], a["attn_v"], a["attn_att"], a["attn_y"], a["attn_ycat"])
         dln, grads[p + "ln_1_w"], grads[p + "ln_1_b"] = layernorm.backward(dxa, params[p + "ln_1_w"],
                                                                            a["ln_1_norm"], a["ln_1_rstd"])
-        dx = dx + dln
+        dx += dln
 
     # x = wte[idx] + wpe[:T]: each position's row of wpe is used by every sequence of the batch
     dwpe = torch.zeros_like(params["wpe"])  # (block_size, C)
     dwpe[:T] = dx.sum(0)
-    # a token used several times collects every use's gradient, on top of the lm_head's
-    dwte.index_add_(0, idx.reshape(-1), dx.reshape(-1, C))
+    # a token used several times collects every use's gradient, added in the same tensor as the lm_head's
+    dwte.index_add_(0, idx.reshape(-1), dx.reshape(B * T, C))
     grads["wte"], grads["wpe"] = dwte, dwpe
     return {name: grads[name] for name in params}
