@@ -8,7 +8,7 @@ heads of hs = 12 channels each.
     pytest katas/06_attention -k dpreatt      check one
     backprop-ninja hint dpreatt               a hint (--level 2, --level 3 for more)
 
-The forward pass (DESIGN §9):
+The forward pass, as the model runs it:
     qkv = x @ W_attn + b_attn                                # (B, T, 3C)
     q, k, v = qkv.split(C, dim=2)                            # each (B, T, C)
     q = q.view(B, T, nh, hs).transpose(1, 2)                 # (B, nh, T, hs); k, v alike

@@ -7,7 +7,7 @@ layernormed input; the hidden layer is (3, 8, 192).
     pytest katas/07_mlp                       check every step
     backprop-ninja hint dfch                  a hint (--level 2, --level 3 for more)
 
-The forward pass (DESIGN §9):
+The forward pass, as the model runs it:
     fch = x @ W_fc + b_fc                                    # (B, T, 4C)
     fch_gelu = 0.5*fch*(1 + tanh(sqrt(2/pi)*(fch + 0.044715*fch**3)))
     out = fch_gelu @ W_proj + b_proj                         # (B, T, C)

@@ -13,6 +13,8 @@ below (the same names and parameters), then write `backward`.
 B, T, C, nh and hs come from shapes.
 """
 
+import math  # noqa: F401  (GELU's sqrt(2/pi))
+
 import torch  # noqa: F401
 import torch.nn.functional as F  # noqa: F401
 
