@@ -91,7 +91,11 @@ def build(kata: Kata, katas_dir: Path):
     source = (folder / kata.module).read_text(encoding="utf-8")
     pieces = list(_segments(source))
     hinted = load_hints(folder / "hints.toml") if (folder / "hints.toml").exists() else {}
-    imports = "\n".join(code for kind, _, code in pieces if kind == "setup")
+    setup_lines = [code for kind, _, code in pieces if kind == "setup"]
+    # standard library first, then torch, a blank line between (as isort and ruff write them)
+    stdlib = [code for code in setup_lines if code.split()[1].split(".")[0] in sys.stdlib_module_names]
+    imports = "\n\n".join(block for block in ("\n".join(stdlib),
+                                               "\n".join(c for c in setup_lines if c not in stdlib)) if block)
     setup = (f"{COLAB}\n{imports}\n\nfrom backprop_ninja import check, forward_values, hint\n\n"
              f"# the tensors of the forward pass at the {kata.configs[0].label} (name and shape printed)\n"
              f'globals().update(forward_values("{kata.number}"))')
