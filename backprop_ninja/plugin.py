@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from backprop_ninja.sandbox import guard
+from backprop_ninja.sandbox import client
 
 
 def _worth_starting(argv: list[str]) -> bool:
@@ -45,7 +45,7 @@ def _worth_starting(argv: list[str]) -> bool:
 
 
 if _worth_starting(sys.argv[1:]):
-    guard.start()  # before this process imports torch (next line): the two imports overlap
+    client.start()  # before this process imports torch (next line): the two imports overlap
 
 from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_chain, check_in  # noqa: E402
 from backprop_ninja.models import katas  # noqa: E402  (after the early start, on purpose)
@@ -149,7 +149,7 @@ class KataCheck:
 
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)
-            guard.worker(self.device)
+            client.worker(self.device)
             learner = loader.open_file(loader.kata_file(root, self.kata), self.seconds)
         except loader.ImplError as e:
             self.fail(Verdict(self.kata.folder, "", "wrong", "import-error", str(e),

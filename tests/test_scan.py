@@ -79,13 +79,13 @@ def test_a_step_that_is_still_its_stub_is_known_without_running_it():
 def test_a_file_of_stubs_is_checked_without_starting_the_worker(tmp_path, monkeypatch, root):
     from backprop_ninja.checks.checker import check_in
     from backprop_ninja.models.katas import kata
-    from backprop_ninja.sandbox import guard, loader
+    from backprop_ninja.sandbox import client, loader
 
-    class NoWorker(guard.Worker):
+    class NoWorker(client.Worker):
         def start(self):
             raise AssertionError("a file of stubs needs no worker")
 
-    monkeypatch.setattr(guard, "_WORKER", NoWorker())
+    monkeypatch.setattr(client, "_WORKER", NoWorker())
     stub = tmp_path / "atomic_graph.py"
     stub.write_text((root / "katas" / "01_atomic_graph" / "atomic_graph.py").read_text())
     verdict = check_in(kata("01"), loader.open_file(stub), "dprobs")

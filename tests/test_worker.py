@@ -10,7 +10,7 @@ import torch
 
 from backprop_ninja.checks.checker import check_step
 from backprop_ninja.models.katas import kata
-from backprop_ninja.sandbox import guard
+from backprop_ninja.sandbox import client, guard, results, shipping
 
 ATOMIC = kata("01")
 SECONDS = 2.0
@@ -95,7 +95,7 @@ def test_unbounded_allocation_is_a_memory_verdict(monkeypatch):
     from backprop_ninja.sandbox import worker as child
 
     monkeypatch.setenv(child.MEMORY_ENV, str(2 << 30))  # a smaller bound: the test stays quick
-    monkeypatch.setattr(guard, "_WORKER", guard.Worker())
+    monkeypatch.setattr(client, "_WORKER", client.Worker())
 
     def dprobs(probs, dlogprobs):
         hoard = []
@@ -107,7 +107,7 @@ def test_unbounded_allocation_is_a_memory_verdict(monkeypatch):
         assert v.diagnosis == "memory", v.report
         still_works()
     finally:
-        guard._WORKER.stop()
+        client._WORKER.stop()
 
 
 def test_a_tensor_subclass_that_fakes_comparisons_never_passes():
@@ -119,7 +119,7 @@ def test_a_tensor_subclass_that_fakes_comparisons_never_passes():
         return torch.zeros_like(probs).as_subclass(Always)
 
     call = guard.call_step(dprobs, {"probs": torch.ones(2), "dlogprobs": torch.ones(2)})
-    assert isinstance(call.result, guard.Returned) and call.result.kind == "subclass"
+    assert isinstance(call.result, results.Returned) and call.result.kind == "subclass"
     v = verdict(dprobs)
     assert (v.status, v.diagnosis) == ("wrong", "not-a-tensor")
     assert "subclass" in v.sentence
@@ -210,7 +210,7 @@ def _helper(x):
 def test_a_notebook_function_and_its_helpers_are_sent_by_their_code():
     namespace = {"torch": torch, "_helper": _helper, "__name__": "__main__"}
     exec("def dprobs(probs, dlogprobs):\n    return _helper(dlogprobs) / (2 * probs)\n", namespace)
-    assert guard.ship(namespace["dprobs"])["kind"] == "code"
+    assert shipping.ship(namespace["dprobs"])["kind"] == "code"
     assert check_step(ATOMIC, "dprobs", namespace["dprobs"]).status == "done"
 
 
@@ -230,10 +230,10 @@ def test_anything_else_in_a_returned_dict_is_described_by_its_key():
         return {"t": x, "np": np.ones(2), "none": None}
 
     call = guard.call_step(mixed, {"x": torch.ones(2)})
-    assert isinstance(call.result["np"], guard.Returned) and call.result["np"].kind == "numpy"
+    assert isinstance(call.result["np"], results.Returned) and call.result["np"].kind == "numpy"
     assert call.result["none"] is None and torch.equal(call.result["t"], torch.ones(2))
     call = guard.call_step(lambda x: {1: x}, {"x": torch.ones(2)})
-    assert isinstance(call.result, guard.Returned) and "keys" in call.result.text
+    assert isinstance(call.result, results.Returned) and "keys" in call.result.text
     call = guard.call_step(lambda x: {"$tensor": x}, {"x": torch.ones(2)})  # a key that looks like the wire's marker
     assert torch.equal(call.result["$tensor"], torch.ones(2))
 

@@ -22,7 +22,8 @@ from backprop_ninja.checks.probes import Probe, fresh, probes
 from backprop_ninja.models.katas import Kata, Step
 from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox import scan
-from backprop_ninja.sandbox.guard import Remote, Returned, call_step
+from backprop_ninja.sandbox.guard import Remote, call_step
+from backprop_ninja.sandbox.results import Returned
 from backprop_ninja.sandbox.source import module_names, step_lines, step_source
 
 DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for

@@ -216,9 +216,9 @@ def run(args) -> int:
     except loader.ImplError as e:
         print(f"backprop-ninja status: {e}", file=sys.stderr)
         return 1
-    from backprop_ninja.sandbox import guard
+    from backprop_ninja.sandbox import client
 
-    guard.start()  # its import of torch overlaps this process's
+    client.start()  # its import of torch overlaps this process's
     t0 = time.perf_counter()
     states = survey(root, getattr(args, "step_timeout", None))
     checked = time.perf_counter() - t0

@@ -1,7 +1,7 @@
 """Finding and loading a learner's kata module by path (kata folders start with digits).
 
 `open` is how the harness meets a learner's file: it reads it (scan.py)
-and has the worker (guard.py) import it; the file never runs in this
+and has the worker (client.py) import it; the file never runs in this
 process. `load` imports a file here, for trusted trees only (the project's
 own tests of reference/ and bench's candidates).
 """
@@ -102,7 +102,7 @@ _OPENED: dict = {}  # (path, size, mtime) -> Learner: a file is imported once pe
 
 def open_file(path: Path, seconds: float = 10.0) -> Learner:
     """Scan the file at `path`, then import it in the worker within `seconds`; ImplError says why not."""
-    from backprop_ninja.sandbox import guard, scan
+    from backprop_ninja.sandbox import client, guard, results, scan
 
     path = Path(path)
     if not path.is_file():
@@ -110,7 +110,7 @@ def open_file(path: Path, seconds: float = 10.0) -> Learner:
                         f"{path.parent.name}`, or check --impl")
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    w = guard.worker()
+    w = client.worker()
     cached = _OPENED.get(key)
     if cached is not None and (not cached.loaded or str(path.resolve()) in w.loaded):
         return cached
@@ -130,7 +130,7 @@ def open_file(path: Path, seconds: float = 10.0) -> Learner:
         answer = w.request({"op": "load", "path": str(path.resolve())}, seconds)
         guard.show(answer)
         if "error" in answer:
-            raise ImplError(_load_problem(path, guard.raised(answer["error"]), seconds))
+            raise ImplError(_load_problem(path, results.raised(answer["error"]), seconds))
         w.loaded.add(str(path.resolve()))
         functions = answer.get("functions") if isinstance(answer.get("functions"), dict) else {}
         learner = Learner(path.resolve(), functions, findings, stubs=stubs)

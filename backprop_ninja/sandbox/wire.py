@@ -18,7 +18,7 @@ import torch
 
 _LENGTH = struct.Struct("<Q")
 _ALIGN = 16
-_DTYPES = {str(d).removeprefix("torch."): d for d in (
+DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64, torch.complex128,
     torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.bool)}
 
@@ -74,7 +74,7 @@ def decode(payload: bytes | bytearray):
         offset = _LENGTH.size + size
         tensors = []
         for m in header["tensors"]:
-            dtype = _DTYPES[m["dtype"]]
+            dtype = DTYPES[m["dtype"]]
             shape = [int(s) for s in m["shape"]]
             nbytes = int(m["nbytes"])
             if nbytes < 0 or offset + nbytes > len(data):

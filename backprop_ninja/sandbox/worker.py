@@ -1,6 +1,6 @@
 """The worker: a separate Python process that imports the learner's file and runs its steps.
 
-Started by guard.Worker as `python -m backprop_ninja.sandbox.worker`. It reads
+Started by client.Worker as `python -m backprop_ninja.sandbox.worker`. It reads
 requests (wire frames) on its stdin and answers each on its stdout:
 
 - {"op": "load", "path": P}: import the kata file at P once; answer its
@@ -168,7 +168,7 @@ class _State:
         return fn
 
     def _namespace(self, spec: dict) -> type:
-        """A class of plain functions (guard._namespace), each reading the class by its name."""
+        """A class of plain functions (shipping.py), each reading the class by its name."""
         cls = type(spec["name"], (), {})
         for name, m in spec["methods"].items():
             fn = self._function(m)
@@ -209,7 +209,7 @@ class _State:
     def call(self, request: dict) -> dict:
         import torch
 
-        from backprop_ninja.sandbox.guard import mutated, pristine
+        from backprop_ninja.sandbox.results import mutated, pristine
 
         spec = request["fn"]
         filename = spec.get("path") or spec.get("filename")
@@ -225,7 +225,7 @@ class _State:
                 with torch.no_grad(), _watch() if request.get("watch") else contextlib.nullcontext():
                     result = fn(**kwargs)
                 if ASKED_FOR_GRAD:
-                    from backprop_ninja.sandbox.guard import GraphAttached
+                    from backprop_ninja.sandbox.results import GraphAttached
 
                     raise GraphAttached("requires_grad_(True) was called")
                 answer["result"] = _returned(result)
@@ -278,7 +278,7 @@ def _params(fn) -> list:
 
 
 def _raised(error: BaseException, filename: str | None) -> dict:
-    from backprop_ninja.sandbox.guard import Raised
+    from backprop_ninja.sandbox.results import Raised
 
     try:
         r = Raised.of(error, filename)
@@ -298,14 +298,14 @@ def _returned(x):
     """A plain tensor as it is; anything else as a description the parent can read safely."""
     import torch
 
-    from backprop_ninja.sandbox.wire import _DTYPES
+    from backprop_ninja.sandbox.wire import DTYPES
 
     if type(x) is torch.Tensor:
         if x.layout != torch.strided:
             return {"$returned": "other", "text": f"a {x.layout} tensor (use a dense one)"}
         if x.requires_grad or x.grad_fn is not None:
             return {"$returned": "graph", "text": "a tensor that is part of an autograd graph"}
-        if str(x.dtype).removeprefix("torch.") not in _DTYPES:
+        if str(x.dtype).removeprefix("torch.") not in DTYPES:
             return {"$returned": "other", "text": f"a tensor of dtype {x.dtype}"}
         return x.detach()
     if type(x) in (tuple, list):
@@ -331,7 +331,7 @@ def _block_autograd(torch) -> None:
     This process only runs the learner's code; the parent keeps autograd for
     the expected values.
     """
-    from backprop_ninja.sandbox.guard import AutogradUsed
+    from backprop_ninja.sandbox.results import AutogradUsed
 
     def forbidden(what):
         def refuse(*args, **kwargs):

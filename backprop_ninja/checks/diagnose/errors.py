@@ -1,6 +1,6 @@
 """A step that raised: say what kind of error it is, what the line did, and the way out.
 
-The error arrives as plain data (guard.Raised: type names, message, the
+The error arrives as plain data (results.Raised: type names, message, the
 learner's line), never as the exception object; the step's source text gives
 its free names. Each kind has its own sentence:
 
