@@ -1,4 +1,4 @@
-"""Extra parameters (DESIGN §2): a step may declare forward values, the batch, n and the sizes, by name."""
+"""Extra parameters : a step may declare forward values, the batch, n and the sizes, by name."""
 
 import torch
 from conftest import solution_changed

@@ -5,7 +5,7 @@ residual; layernorm -> MLP with tanh-GELU -> residual), a final layernorm, and a
 lm_head tied to the token embedding (`logits = lnf @ wte.T`). No dropout.
 
 Shapes: B batch, T time, C channels, nh heads, hs = C/nh head size, V vocabulary.
-The layer functions below are DESIGN §9's forward lines, written once; katas 05-07
+The layer functions below are the katas' forward lines, written once; katas 05-07
 check the gradients of one layer inside this model, kata 08 the whole model.
 """
 
@@ -150,7 +150,7 @@ def make_batch(cfg: GPTConfig) -> dict[str, torch.Tensor]:
     return {"idx": idx.to(cfg.device), "targets": targets.to(cfg.device)}
 
 
-# --------------------------------------------------------------------------- the layers (DESIGN §9)
+# --------------------------------------------------------------------------- the layers
 
 def layernorm(x, w, b):
     """x (B, T, C), w, b (C,) -> out (B, T, C): each row normalised with its biased variance."""
@@ -253,7 +253,7 @@ def forward(params: dict, idx: torch.Tensor, targets: torch.Tensor | None, nh: i
 
 # --------------------------------------------------------------------------- the model as graphs (katas 05-07)
 #
-# Each layer kata's graph is the whole model: the checked layer written as DESIGN §9's lines, under
+# Each layer kata's graph is the whole model: the checked layer written as its kata's lines, under
 # the kata's names, and the rest of the model as fused lines, ending in the real next-character loss.
 # The layer's input x is read by the layer alone, so dx is the gradient through the layer.
 
@@ -342,7 +342,7 @@ def saved_names(n_layer: int) -> tuple[str, ...]:
 
 
 def forward_saved(params: dict, idx: torch.Tensor, targets: torch.Tensor, nh: int):
-    """`forward`, line by line as in DESIGN §9, keeping every value a backward pass reads.
+    """`forward`, line by line as the layer functions above, keeping every value a backward pass reads.
 
     Returns (loss, saved, outs): saved holds the names of saved_names (each a
     contiguous tensor; q, k, v (B, nh, T, hs), att (B, nh, T, T), rstd (B, T, 1),

@@ -96,7 +96,7 @@ LARGE_LOGITS = Config(label="large logits", w2_scale=50.0, seed=99)
 #: of terms ~100x its size, which float32 cannot resolve
 BATCH_OF_TWO = Config(label="batch of 2", n=2, seed=3, dtype=torch.float64)
 
-#: Part 2: a small GPT at the model sizes, at odd sizes, and in float64 (DESIGN §9)
+#: Part 2: a small GPT at the model sizes, at odd sizes, and in float64 (models/gpt.py)
 GPT_CONFIGS = (gpt.MODEL, gpt.ODD, gpt.FLOAT64)
 
 LAYERNORM_STEPS = (

@@ -2,8 +2,9 @@
 
 This is the worked solution. `backprop-ninja train --model gpt --impl reference`
 trains the model with it; `pytest katas/08_gpt --impl reference` checks it.
-The three classes hold the layer steps of katas 05-07 (DESIGN §9's names and
-parameters); `backward` chains them through the whole model.
+The three classes hold the layer steps of katas 05-07 (their names and
+parameters, as those katas' READMEs give them); `backward` chains them
+through the whole model.
 
 It is also written to be fast, since training calls it at every step: a weight
 gradient is one matmul over the B*T rows, a bias gradient one sum; layernorm's,

@@ -1,7 +1,7 @@
 """The catalogue of classic wrong answers, per kata and step.
 
 Each mistake is code with the step's own signature, an id from the
-diagnosis vocabulary (DESIGN §5) and one sentence that teaches the rule it
+diagnosis vocabulary (checks/diagnose/) and one sentence that teaches the rule it
 breaks. It serves twice: the contract suite proves every kata test fails on
 every mistake and names it; at run time a wrong answer that equals a
 mistake (computed on the same inputs) is named by it.
