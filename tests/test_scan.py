@@ -91,3 +91,40 @@ def test_a_file_of_stubs_is_checked_without_starting_the_worker(tmp_path, monkey
     verdict = check_in(kata("01"), loader.open_file(stub), "dprobs")
     assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
     assert verdict.where.startswith(str(stub.resolve()))
+
+
+LLM_C_LAYERNORM = '''
+import torch
+
+
+class LayerNorm:
+    @staticmethod
+    def backward(dout, cache):
+        x, w, mean, rstd = cache
+        norm = (x - mean) * rstd
+        db = dout.sum((0, 1))
+        dw = (dout * norm).sum((0, 1))
+        dnorm = dout * w
+        dx = dnorm - dnorm.mean(-1, keepdim=True) - (dnorm * norm).mean(-1, keepdim=True) * norm
+        return dx * rstd, dw, db
+
+
+def dx(dout, x, w, norm, rstd):
+    mean = x.mean(-1, keepdim=True)
+    return LayerNorm.backward(dout, (x, w, mean, rstd))[0]
+'''
+
+
+def test_a_class_of_the_learners_own_with_a_backward_method_is_not_autograd():
+    assert found(LLM_C_LAYERNORM) == []
+
+
+def test_a_numpy_style_parameter_whose_grad_the_file_assigns_is_not_autograd():
+    source = ("class Parameter:\n    def __init__(self, data):\n        self.data = data\n        self.grad = None\n\n"
+              "def dW(x, dout):\n    p = Parameter(x)\n    p.grad = x.T @ dout\n    return p.grad\n")
+    assert found(source) == []
+
+
+def test_the_other_spellings_of_autograd_count_beside_a_class_of_ones_own():
+    source = LLM_C_LAYERNORM + "\n\ndef helper(t):\n    return t.requires_grad_()\n"
+    assert [(i, what) for i, what, _ in found(source)] == [("autograd", ".requires_grad_")]

@@ -4,7 +4,11 @@ The file is parsed (ast), never run: comments and strings do not count,
 code does, called or not. A finding names the line (file:line and the
 code). Kata 04's step is itself named `backward`: defining or calling a
 function of that name is not a use; `x.backward()` is, except on kata 08's
-layer classes (`layernorm.backward(...)` calls the learner's own step).
+layer classes (`layernorm.backward(...)` calls the learner's own step) and
+where the file itself defines it: a class's own `backward` or `grad` method,
+or a `.grad` the file assigns (a NumPy-style `Parameter.grad` buffer), is
+the learner's arithmetic, not torch's autograd. The worker's run-time guards
+still stop a call that does reach autograd.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ AUTOGRAD_ATTRIBUTES = frozenset({
     "unpack_dual", "dual_level", "jvp", "vjp", "jacrev", "jacfwd", "hessian", "functorch"})
 #: kata 08's classes of layer steps (its stub's names): their `backward` is the learner's, not autograd's
 LAYER_CLASSES = frozenset({"layernorm", "attention", "mlp"})
+#: autograd's names a learner's file may define for itself (a method `backward`, a `.grad` buffer)
+OWN_NAMES = frozenset({"backward", "grad"})
 #: names imported from torch that are autograd
 AUTOGRAD_FROM_TORCH = frozenset({"autograd", "func", "enable_grad", "set_grad_enabled", "_functorch"})
 #: modules a step must not reach: the harness (which holds the checks) and the worked solutions
@@ -66,6 +72,7 @@ def scan_source(source: str, path: str, first_line: int = 1) -> list[Finding]:
     if first_line != 1:
         ast.increment_lineno(tree, first_line - 1)
     lines = source.splitlines()
+    own = _own_names(tree)
     found: list[Finding] = []
 
     def add(ident: str, what: str, node: ast.AST, function: str) -> None:
@@ -75,7 +82,7 @@ def scan_source(source: str, path: str, first_line: int = 1) -> list[Finding]:
     for top in tree.body:
         function = top.name if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef)) else ""
         for node in ast.walk(top):
-            for ident, what in _uses(node):
+            for ident, what in _uses(node, own):
                 add(ident, what, node, function)
     one_per_line = {f.line: f for f in reversed(found)}  # torch.func.jvp is one use, not two
     return sorted(one_per_line.values(), key=lambda f: f.line)
@@ -140,8 +147,19 @@ def scan_function(fn) -> list[Finding]:
         return []
 
 
-def _uses(node: ast.AST):
-    """(id, what) for each use `node` itself is."""
+def _own_names(tree: ast.AST) -> frozenset:
+    """Which of OWN_NAMES the file defines itself: as a method of one of its classes, or by assigning `x.grad`."""
+    own = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            own |= {f.name for f in node.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            own.add(node.attr)
+    return frozenset(own & OWN_NAMES)
+
+
+def _uses(node: ast.AST, own: frozenset = frozenset()):
+    """(id, what) for each use `node` itself is; `own`: autograd's names the file defines for itself."""
     if isinstance(node, ast.Import):
         for alias in node.names:
             yield from _module_use(alias.name, f"import {alias.name}")
@@ -153,7 +171,7 @@ def _uses(node: ast.AST):
                     yield "autograd", f"from torch import {alias.name}"
     elif isinstance(node, ast.Attribute):
         layer_step = node.attr == "backward" and _last_name(node.value) in LAYER_CLASSES
-        if node.attr in AUTOGRAD_ATTRIBUTES and not layer_step:
+        if node.attr in AUTOGRAD_ATTRIBUTES and not layer_step and node.attr not in own:
             yield "autograd", f".{node.attr}"
         elif node.attr == "func" and _dotted(node.value) == "torch":
             yield "autograd", "torch.func"
