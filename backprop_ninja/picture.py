@@ -1,9 +1,10 @@
 """A picture of a wrong gradient: yours, autograd's and the difference, as heatmaps side by side.
 
 As the lecture looks at dlogits with plt.imshow: where the gradient pulls, and
-where yours differs. One colour scale is shared by the three panels (so the
-difference reads at the size of the gradient), and the worst element is
-marked on each. A 3-D or 4-D gradient is drawn as the 2-D slice (its last two
+where yours differs. Yours and autograd's share one colour scale, so they
+compare at a glance; the difference has its own (a 3% slip would be a blank
+panel on the gradients' scale), and its colour bar says so. The worst element
+is marked on each, and the axes count the tensor's rows and columns. A 3-D or 4-D gradient is drawn as the 2-D slice (its last two
 axes) that holds the worst element, and the title says which slice.
 
 matplotlib is an optional extra (`pip install "backprop-ninja[plot]"`); it is
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from backprop_ninja.checks.compare import _unravel
+from backprop_ninja.checks.compare import unravel
 
 #: where `check(..., show=True)` outside a notebook and `backprop-ninja show` write
 PICTURES = Path(".backprop-ninja") / "pictures"
@@ -34,9 +35,10 @@ def _matplotlib():
     try:
         from matplotlib.figure import Figure
         from matplotlib.patches import Rectangle
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise NoPicture(INSTALL) from None
-    return Figure, Rectangle
+    return Figure, Rectangle, MaxNLocator
 
 
 def failure_of(verdict) -> tuple:
@@ -69,29 +71,34 @@ def plane(t: torch.Tensor, worst: tuple) -> tuple[torch.Tensor, tuple, str]:
 
 def figure(verdict):
     """The matplotlib Figure of the verdict's first failing probe (NoPicture if there is none)."""
-    Figure, Rectangle = _matplotlib()
+    Figure, Rectangle, MaxNLocator = _matplotlib()
     label, target, got, want = failure_of(verdict)
     got = got.detach().to("cpu", torch.float64)
     want = want.detach().to("cpu", torch.float64)
     diff = got - want
-    worst = _unravel(int(diff.abs().argmax()), tuple(want.shape)) if diff.numel() else ()
+    worst = unravel(int(diff.abs().argmax()), tuple(want.shape)) if diff.numel() else ()
     panels = [(f"yours: d{target}", got), (f"autograd's: d{target}", want), ("difference: yours − autograd's", diff)]
     cut = [plane(t, worst) for _, t in panels]
     where, slice_note = cut[0][1], cut[0][2]
-    scale = max(float(t.abs().max()) for t, _, _ in cut) or 1.0  # one colour scale for all three
+    scale = max(float(t.abs().max()) for t, _, _ in cut[:2]) or 1.0  # yours and autograd's: one scale
+    off = float(cut[2][0].abs().max()) or scale  # the difference: its own
     rows, cols = cut[0][0].shape
     height = min(max(3.2 * rows / cols, 1.4), 5.0) + 1.2
     fig = Figure(figsize=(15, height), layout="constrained")
     axes = fig.subplots(1, 3)
-    for ax, (title, _), (values, _, _) in zip(axes, panels, cut):
-        image = ax.imshow(values.numpy() if _numpy() else values.tolist(), cmap="RdBu_r", vmin=-scale,
-                          vmax=scale, aspect="auto", interpolation="nearest")
+    images = []
+    for ax, (title, _), (values, _, _), bound in zip(axes, panels, cut, (scale, scale, off)):
+        images.append(ax.imshow(values.numpy() if _numpy() else values.tolist(), cmap="RdBu_r", vmin=-bound,
+                                vmax=bound, aspect="auto", interpolation="nearest"))
         ax.add_patch(Rectangle((where[1] - 0.5, where[0] - 0.5), 1, 1, fill=False, edgecolor="black",
                                linewidth=2.0))
         ax.set_title(title, fontsize=10)
+        for axis in (ax.xaxis, ax.yaxis):  # ticks at whole rows and columns: a (32, 1) tensor has one column, 0
+            axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlabel(f"column (worst: {where[1]})", fontsize=8)
         ax.set_ylabel(f"row (worst: {where[0]})", fontsize=8)
-    fig.colorbar(image, ax=list(axes), shrink=0.9, label=f"one scale for all three: ±{scale:.3g}")
+    fig.colorbar(images[1], ax=list(axes[:2]), shrink=0.9, label=f"yours and autograd's: ±{scale:.3g}")
+    fig.colorbar(images[2], ax=axes[2], shrink=0.9, label=f"the difference, its own scale: ±{off:.3g}")
     at = f"[{', '.join(map(str, worst))}]"
     fig.suptitle(f"{verdict.step} (kata {verdict.kata[:2]}) · {label} · worst element {at} (boxed): "
                  f"yours {float(got[worst]):.4g}, autograd's {float(want[worst]):.4g}"

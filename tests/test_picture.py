@@ -71,7 +71,29 @@ def test_a_gradient_of_three_or_four_axes_is_drawn_as_the_slice_that_holds_the_w
     assert note in fig._suptitle.get_text() and f"worst element [{', '.join(map(str, worst))}]" in \
         fig._suptitle.get_text()
     images = [ax.images[0] for ax in fig.axes if ax.images]
-    assert len(images) == 3 and len({im.get_clim() for im in images}) == 1  # one colour scale
+    assert len(images) == 3 and images[0].get_clim() == images[1].get_clim()  # yours and autograd's: one scale
+
+
+def test_a_small_difference_gets_its_own_labelled_colour_scale():
+    """A 3% slip (Bessel's n-1 for n) would be a blank panel on the gradients' scale."""
+    want = torch.randn(32, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    got = want * 1.03
+    fig = picture.figure(Verdict("03_batchnorm", "dbnvar", "wrong", "scale",
+                                 first_failure=("lecture probe", "bnvar", got, want)))
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    off = float((got - want).abs().max())
+    assert images[2].get_clim() == pytest.approx((-off, off))
+    labels = [ax.get_ylabel() for ax in fig.axes if not ax.images]
+    assert any("the difference, its own scale" in label for label in labels)
+
+
+def test_the_axes_count_whole_rows_and_columns():
+    want = torch.randn(32, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    fig = picture.figure(Verdict("03_batchnorm", "dbnvar", "wrong", "scale",
+                                 first_failure=("lecture probe", "bnvar", want + 1, want)))
+    panel = next(ax for ax in fig.axes if ax.images)
+    assert all(float(t).is_integer() for t in panel.get_xticks() if -0.5 <= t <= 0.5)
+    assert [t for t in panel.get_xticks() if -0.5 <= t <= 0.5] == [0]
 
 
 def test_one_and_zero_axes_are_drawn_as_one_row():

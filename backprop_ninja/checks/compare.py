@@ -50,14 +50,14 @@ def compare(label: str, got: torch.Tensor, expected: torch.Tensor, scale: float)
     """The lecture's cmp: exact, approximate, maxdiff, plus the worst index."""
     diff = (got.to(expected.dtype) - expected).abs()
     flat = int(diff.argmax()) if diff.numel() else 0
-    worst = _unravel(flat, tuple(expected.shape)) if diff.numel() else ()
+    worst = unravel(flat, tuple(expected.shape)) if diff.numel() else ()
     return Row(label=label, exact=bool(torch.equal(got, expected)), approximate=close(got, expected, scale),
                maxdiff=float(diff.max()) if diff.numel() else 0.0, worst=worst,
                got=float(got.reshape(-1)[flat]) if diff.numel() else 0.0,
                want=float(expected.reshape(-1)[flat]) if diff.numel() else 0.0)
 
 
-def _unravel(flat: int, shape: tuple) -> tuple:
+def unravel(flat: int, shape: tuple) -> tuple:
     """A flat index as a multi-index (torch.unravel_index would import sympy: slow)."""
     index = []
     for size in reversed(shape):
