@@ -25,6 +25,11 @@ class NotebookVerdict(Verdict):
     def __bool__(self) -> bool:
         return self.status == "done"
 
+    def _ipython_display_(self) -> None:
+        """A cell that ends in check(...) shows its report once: printed already, nothing more; quiet, the repr."""
+        if not getattr(self, "printed", False):
+            print(repr(self))
+
 
 def _kata(step: str, kata, fn=None) -> tuple[Kata, str]:
     """The kata of `step` (and a note when another kata has a step of that name).
@@ -126,6 +131,7 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
                                   report=f"{step}: not checked\ndiagnosis: no-step — {e}")
         if not quiet:
             print(verdict.report)
+        verdict.printed = not quiet
         return verdict
     verdict = NotebookVerdict(**vars(check_step(chosen, step, fn, seconds)))
     if not quiet:
@@ -140,6 +146,7 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
         else:
             print((verdict.report or verdict.line) + note)
         sys.stdout.flush()
+    verdict.printed = not quiet
     if show and verdict.status == "wrong":
         from backprop_ninja.picture import show as draw
 

@@ -121,12 +121,16 @@ def test_with_the_reference_every_check_says_done_and_mistakes_get_one_paragraph
                 f"    return tuple(2 * g for g in got) if isinstance(got, tuple) else 2 * got\n\n"
                 f"check({first.name!r}, doubled, kata={kata.number!r}, show=True)",
         "hint": f"hint({first.name!r}, level=2, kata={kata.number!r})",
+        "quiet": f"check({first.name!r}, kata={kata.number!r}, quiet=True)",
     }
     nb.cells += [nbformat.v4.new_code_cell(src, id=f"extra-{key}") for key, src in extra.items()]
     nb = execute(nb, tmp_path)
     said = checks(nb)
     for step, out in said.items():
         assert out.startswith(f"{step}: done — matches autograd"), out
+    echoed = [c.id for c in nb.cells if c.id.startswith("check-") and
+              any(o.output_type in ("execute_result", "display_data") for o in c.outputs)]
+    assert not echoed, f"a check cell shows its verdict twice: {echoed}"  # the report, then <dx: done>
     out = {c.id[len("extra-"):]: c for c in nb.cells if c.id.startswith("extra-")}
     for key in ("unknown", "raises", "show"):
         printed = text_of(out[key])
@@ -136,5 +140,6 @@ def test_with_the_reference_every_check_says_done_and_mistakes_get_one_paragraph
                      text_of(out["raises"]))
     assert "diagnosis: scale" in text_of(out["show"])
     assert any("image/png" in o.get("data", {}) for o in out["show"].outputs), "no inline picture"
+    assert text_of(out["quiet"]).strip() == f"<{first.name} (kata {kata.number}): done>"
     assert text_of(out["hint"]).startswith(f"{first.name} · kata {kata.number} · hint 2 of 3")
     print(f"{kata.folder}: {len(said)} check cells, {len(said)} done")
