@@ -33,9 +33,20 @@ def check_command(folder: str, steps, step: str) -> str:
     `-k` matches case-insensitively inside names, so a step whose name sits
     inside another's (dcounts in dcounts_sum, dC in dcounts) gets its test id.
     """
+    here = _kata_folder_from_here(folder)
     if any(step.lower() in other.lower() for other in steps if other != step):
-        return f"pytest katas/{folder}/test_{folder[3:]}.py::test_{step}"
-    return f"pytest katas/{folder} -k {step}"
+        return f"pytest {here}/test_{folder[3:]}.py::test_{step}".replace("pytest ./", "pytest ")
+    return f"pytest {here} -k {step}"
+
+
+def _kata_folder_from_here(folder: str) -> str:
+    """katas/<folder> as the learner would type it from the current directory: from the repository's
+    root `katas/01_atomic_graph`, from inside that folder `.`, from a sibling `../01_atomic_graph`."""
+    cwd = Path.cwd()
+    for base in (cwd, *cwd.parents):
+        if (base / "katas" / folder).is_dir():
+            return Path(os.path.relpath(base / "katas" / folder, cwd)).as_posix()
+    return f"katas/{folder}"
 
 
 def shown(where) -> str:
