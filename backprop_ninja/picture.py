@@ -4,8 +4,9 @@ As the lecture looks at dlogits with plt.imshow: where the gradient pulls, and
 where yours differs. Yours and autograd's share one colour scale, so they
 compare at a glance; the difference has its own (a 3% slip would be a blank
 panel on the gradients' scale), and its colour bar says so. The worst element
-is marked on each, and the axes count the tensor's rows and columns. A 3-D or 4-D gradient is drawn as the 2-D slice (its last two
-axes) that holds the worst element, and the title says which slice.
+is marked on each, and the axes count the tensor's rows and columns. A 3-D
+or 4-D gradient is drawn as the 2-D slice (its last two axes) that holds the
+worst element, and the title says which slice.
 
 matplotlib is an optional extra (`pip install "backprop-ninja[plot]"`); it is
 imported only when a picture is drawn.
