@@ -14,6 +14,7 @@ from backprop_ninja.checks.mistakes.gpt import _backward
 from backprop_ninja.models import gpt
 from backprop_ninja.models.katas import kata
 from backprop_ninja.sandbox import loader
+from backprop_ninja.train import follow
 
 GPT = kata("08")
 
@@ -116,7 +117,7 @@ def test_the_scan_reads_kata_08s_file_like_any_other(tmp_path, line, ident):
     solved = (ROOT / "reference" / GPT.folder / GPT.module).read_text()
     mine = learner_file(tmp_path, solved + f"\n\ndef helper(loss):\n{line}\n")
     assert check_in(GPT, mine, "backward").diagnosis == ident
-    assert gpt_check.check_training(GPT, mine).diagnosis == ident
+    assert follow.check_training(GPT, mine).diagnosis == ident
 
 
 def test_an_exit_or_a_hidden_requires_grad_says_so_as_for_any_step():
@@ -171,12 +172,12 @@ def test_changing_a_parameter_in_place_is_caught():
 # --------------------------------------------------------------------------- 100 AdamW steps beside autograd
 
 def test_the_reference_backward_trains_like_autograd():
-    verdict = gpt_check.check_training(GPT, kata_module("reference", GPT))
+    verdict = follow.check_training(GPT, kata_module("reference", GPT))
     assert verdict.status == "done", verdict.report
 
 
 def test_the_stub_waits_as_todo():
-    verdict = gpt_check.check_training(GPT, kata_module("katas", GPT))
+    verdict = follow.check_training(GPT, kata_module("katas", GPT))
     assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
 
 
@@ -184,7 +185,7 @@ def test_the_stub_waits_as_todo():
                                   "backward_dwte_overwritten", "backward_loss_over_B"])
 def test_a_wrong_gradient_makes_the_run_leave_autograd_and_says_when(name):
     m = next(m for m in mistakes.of(GPT.folder, "backward") if m.name == name)
-    verdict = gpt_check.check_training(GPT, as_module(m.fn), steps=3)
+    verdict = follow.check_training(GPT, as_module(m.fn), steps=3)
     assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
     assert "at step 1 of 3" in verdict.sentence
 
@@ -215,7 +216,7 @@ def stale_dwte_buffer(tmp_path) -> loader.Learner:
 def test_a_slip_past_every_gradient_check_is_caught_by_training(tmp_path):
     mine = stale_dwte_buffer(tmp_path)
     assert check_in(GPT, mine, "backward").status == "done"
-    verdict = gpt_check.check_training(GPT, mine)
+    verdict = follow.check_training(GPT, mine)
     assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
     assert "dwte differs from autograd's at the same parameters and batch" in verdict.sentence
 
@@ -224,12 +225,12 @@ def test_an_error_inside_backward_is_quoted():
     def backward(**kwargs):
         raise ValueError("boom")
 
-    verdict = gpt_check.check_training(GPT, as_module(backward), steps=2)
+    verdict = follow.check_training(GPT, as_module(backward), steps=2)
     assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
 
 
 @pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == GPT.folder],
                          ids=lambda fn: fn.__name__)
 def test_a_correct_variant_trains_like_autograd(fn):
-    verdict = gpt_check.check_training(GPT, as_module(fn))
+    verdict = follow.check_training(GPT, as_module(fn))
     assert verdict.status == "done", verdict.report

@@ -148,3 +148,13 @@ def test_plot_writes_a_png(tmp_path, names_file):
     assert train_cli("--model", "gpt", "--autograd", "--data", str(names_file), "--steps", "5",
                      "--plot", str(png)) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gpt_options_the_model_cannot_take_are_refused_before_anything_trains(tmp_path, names_file, capsys):
+    # --hidden is the MLP's; a --plot into a folder that is not there fails up front, as for the MLP
+    assert train_cli("--model", "gpt", "--hidden", "64", "--impl", "reference", "--data", str(names_file)) == 1
+    assert "leave out --hidden with --model gpt" in capsys.readouterr().err
+    no_dir = tmp_path / "no" / "dir" / "x.png"
+    assert train_cli("--model", "gpt", "--plot", str(no_dir), "--impl", "reference", "--data", str(names_file)) == 1
+    err = capsys.readouterr()
+    assert "does not exist" in err.err and "training a GPT" not in err.out

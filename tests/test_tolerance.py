@@ -49,7 +49,7 @@ def _whole_gpt_errors(k, fn):
     for cfg in k.configs:
         tr = gpt_check.trace(cfg)
         call = call_step(fn, tr.kwargs(), trusted=False)  # as a learner's step: in the worker
-        if call.error is not None or call.mutated or gpt_check._form(call.result, tr):
+        if call.error is not None or call.mutated or gpt_check.form_problem(call.result, tr):
             return None
         found += [(float((call.result[n] - tr.grads[n]).abs().max()) / tr.scales[n], tr.grads[n].dtype)
                   for n in tr.order()]

@@ -7,8 +7,8 @@ import variants
 from conftest import kata_module
 
 from backprop_ninja.checks import mistakes
-from backprop_ninja.checks.follow import check_training
 from backprop_ninja.models.katas import kata
+from backprop_ninja.train.follow import check_training
 
 TRAINING = kata("04")
 

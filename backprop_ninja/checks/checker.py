@@ -17,7 +17,6 @@ import torch
 from backprop_ninja.checks import diagnose
 from backprop_ninja.checks.compare import Row, compare, describe, figures, table
 from backprop_ninja.checks.diagnose import errors
-from backprop_ninja.checks.diagnose.numbers import _sizes
 from backprop_ninja.checks.probes import Probe, fresh, probes
 from backprop_ninja.models.katas import Kata, Step
 from backprop_ninja.models.paths import check_command
@@ -109,9 +108,9 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
         return check_backward(kata, name, fn, seconds)
     step = kata.step(name)
     where = location(fn)
-    found = _findings(fn)
+    found = scan_findings(fn)
     if found:
-        return _found(kata, step, found[0], where)
+        return scan_verdict(kata, step, found[0], where)
     names, unfed = feeding(kata, step, fn)
     if unfed:
         sentence = _unfed(kata, step, unfed)
@@ -186,7 +185,7 @@ def _quote_number(fn, cfg) -> str:
         tree = ast.parse(textwrap.dedent("".join(lines)))
     except SyntaxError:
         return ""
-    named = {v for _, v in _sizes(cfg)} | {here for _, here, _ in cfg.size_pairs()}  # with 30, 3C, 4C
+    named = {v for _, v in cfg.sizes()} | {here for _, here, _ in cfg.size_pairs()}  # with 30, 3C, 4C
     sizes = named | {v - 1 for v in named}
     found = [node for node in ast.walk(tree) if isinstance(node, ast.Constant) and type(node.value) in (int, float)
              and node.value in sizes and node.value not in (0, 1, 2)]
@@ -218,7 +217,7 @@ def check_in(kata: Kata, module, name: str, seconds: float = DEFAULT_SECONDS) ->
     return check_step(kata, name, fn, seconds)
 
 
-def _findings(fn) -> list:
+def scan_findings(fn) -> list:
     """What the scan found in the learner's function (and its file's top level); none for the harness's own."""
     if isinstance(fn, Remote):
         return list(fn.findings)
@@ -227,7 +226,7 @@ def _findings(fn) -> list:
     return scan.scan_function(fn)
 
 
-def _found(kata: Kata, step: Step, finding, where: str) -> Verdict:
+def scan_verdict(kata: Kata, step: Step, finding, where: str) -> Verdict:
     sentence = finding.sentence(step.name)
     report = f"{step.name}: {finding.ident}\n  at {finding.where}\ndiagnosis: {finding.ident} — {sentence}"
     return Verdict(kata.folder, step.name, "wrong", finding.ident, sentence, report=report, where=where)
@@ -325,7 +324,7 @@ def _report(step: Step, body: str, ident: str, sentence: str, probe: Probe | Non
 def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     """(status, id, sentence, report) for a call that raised, mutated, or returned no tensor."""
     err = call.error
-    lost = _process_problem(step, err)
+    lost = process_problem(step, err)
     if lost:
         ident, sentence = lost
         body = f"  at {call.where}" if call.where else ""
@@ -336,7 +335,7 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
         return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
                 f"todo: {step.name} — {location(fn)}")
     if err is not None:
-        ident, sentence = _error_diagnosis(step, err, call, fn, probe)
+        ident, sentence = error_diagnosis(step, err, call, fn, probe)
         body = f"  {err.type}: {err}" + (f"\n  at {call.where}" if call.where else "")
         return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="raised an error"))
     if call.mutated:
@@ -347,7 +346,7 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
     got = _results(step, call.result)
     if got is None:
         want = f"a tuple of {len(step.targets)} tensors ({', '.join('d' + t for t in step.targets)})"
-        sentence = f"{step.name} must return {want}; it returned {_kind(call.result)}"
+        sentence = f"{step.name} must return {want}; it returned {kind_of(call.result)}"
         return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
     for target, g in zip(step.targets, got):
         if isinstance(g, Returned) and g.kind == "graph":
@@ -375,7 +374,7 @@ def _graph_attached(step: Step, target: str, probe: Probe) -> tuple:
     return ("wrong", "graph-attached", sentence, _report(step, "", "graph-attached", sentence, probe))
 
 
-def _process_problem(step: Step, err) -> tuple[str, str] | None:
+def process_problem(step: Step, err) -> tuple[str, str] | None:
     """(id, sentence) when the step ended, crashed or exhausted the process it ran in."""
     if err is None:
         return None
@@ -394,7 +393,7 @@ def _process_problem(step: Step, err) -> tuple[str, str] | None:
     return None
 
 
-def _kind(x) -> str:
+def kind_of(x) -> str:
     if x is None:
         return "None (is a `return` missing?)"
     if isinstance(x, Returned):
@@ -411,11 +410,11 @@ def _not_a_tensor(step: Step, target: str, x) -> str:
     kind = x.kind if isinstance(x, Returned) else ""
     key = ("None" if x is None else "numpy" if kind == "numpy" or type(x).__module__ == "numpy"
            else "subclass" if kind == "subclass" else "")
-    return (f"d{target} must be a torch.Tensor with {target}'s shape; {step.name} returned {_kind(x)}"
+    return (f"d{target} must be a torch.Tensor with {target}'s shape; {step.name} returned {kind_of(x)}"
             + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
 
 
-def _error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> tuple[str, str]:
+def error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> tuple[str, str]:
     if err.isa("AutogradUsed"):
         return "autograd", f"{err}; derive it with the chain rule instead"
     if err.isa("StepTimeout"):
@@ -436,15 +435,15 @@ def _error_context(step: Step, probe: Probe | None, fn) -> dict:
     context = {"source": step_source(fn), "defined": module_names(fn)}
     if probe is None:
         return context
-    from backprop_ninja.checks.diagnose.catalogued import _kata_of
+    from backprop_ninja.checks.diagnose.catalogued import kata_of
     from backprop_ninja.models.lecture import trace
 
-    kata = _kata_of(step)
+    kata = kata_of(step)
     values = dict(trace(kata.graph, probe.cfg).values) if kata and kata.graph else {}
     values.update(probe.kwargs)
     context["shapes"] = {k: tuple(v.shape) for k, v in values.items() if torch.is_tensor(v)}
     context["feedable"] = feedable(kata) if kata and kata.graph else tuple(probe.kwargs)
-    context["sizes"] = _sizes(probe.cfg)
+    context["sizes"] = list(probe.cfg.sizes())
     return context
 
 
@@ -465,7 +464,7 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
 
     for step in kata.steps:
         fn = function_of(module, step.name, kata.step_names)
-        if callable(fn) and _findings(fn):  # the step's own test names the finding; the chain waits for it
+        if callable(fn) and scan_findings(fn):  # the step's own test names the finding; the chain waits for it
             first = next((r.label for r in rows if not r.approximate), step.name)
             return _chain_stops_at(kata, module, first, seconds, rows)
         names, unfed = feeding(kata, step, fn) if callable(fn) else ([], [])

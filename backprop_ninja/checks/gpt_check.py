@@ -23,22 +23,18 @@ import torch
 from backprop_ninja.checks.checker import (
     DEFAULT_SECONDS,
     Verdict,
-    _error_diagnosis,
-    _findings,
-    _found,
-    _kind,
-    _process_problem,
+    error_diagnosis,
+    kind_of,
     location,
+    process_problem,
+    scan_findings,
+    scan_verdict,
 )
 from backprop_ninja.checks.compare import TOLERANCE, Row, close, compare, describe, table
-from backprop_ninja.checks.follow import _failed  # the training check's verdict on an error, as kata 04's
 from backprop_ninja.models import gpt
 from backprop_ninja.models.katas import Kata
 from backprop_ninja.sandbox.guard import call_step
 from backprop_ninja.sandbox.results import Returned
-
-STEPS = 100  # AdamW steps of the training check
-LR = 1e-3
 
 
 @dataclasses.dataclass
@@ -93,11 +89,11 @@ def _verdict(kata: Kata, ident: str, sentence: str, body: str, where: str, headl
                    first_failure=first_failure)
 
 
-def _form(grads, tr: GPTTrace) -> tuple[str, str] | None:
+def form_problem(grads, tr: GPTTrace) -> tuple[str, str] | None:
     """(id, sentence) when the result is not a dict of right-shaped plain tensors, else None."""
     if not isinstance(grads, dict):
         return "not-a-tensor", (f"backward must return a dict of gradients keyed by the parameter names "
-                                f"(wte, wpe, h0_ln_1_w, ...); it returned {_kind(grads)}")
+                                f"(wte, wpe, h0_ln_1_w, ...); it returned {kind_of(grads)}")
     missing = [n for n in tr.order() if n not in grads]
     if missing:
         return "not-a-tensor", (f"backward's dict has no gradient for {', '.join(missing[:4])}"
@@ -109,7 +105,7 @@ def _form(grads, tr: GPTTrace) -> tuple[str, str] | None:
                                       "is a plain tensor, built without requires_grad")
         if not torch.is_tensor(got):
             return "not-a-tensor", (f"grads[{name!r}] (d{name}) must be a torch.Tensor of shape "
-                                    f"{tuple(want.shape)}; it is {_kind(got)}")
+                                    f"{tuple(want.shape)}; it is {kind_of(got)}")
         if got.shape != want.shape:
             return _shape(name, got, want)
         if got.dtype != want.dtype:
@@ -215,9 +211,9 @@ def _placement(order: tuple, wrong: set, silent: set) -> str:
 def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> Verdict:
     """Every gradient of `fn` at every configuration of the kata; one verdict."""
     where = location(fn)
-    found = _findings(fn)
+    found = scan_findings(fn)
     if found:
-        return _found(kata, kata.step(name), found[0], where)
+        return scan_verdict(kata, kata.step(name), found[0], where)
     rows: list[Row] = []
     first = None
     for cfg in kata.configs:
@@ -225,7 +221,7 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
         call = call_step(fn, tr.kwargs(), seconds, trusted=False)
         if call.error is not None:
             err = call.error
-            lost = _process_problem(kata.step(name), err)
+            lost = process_problem(kata.step(name), err)
             if lost or err.isa("GraphAttached"):
                 ident, sentence = lost or ("graph-attached", (
                     "backward asks for requires_grad, which attaches its gradients to an autograd graph: build "
@@ -236,7 +232,7 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
                 return Verdict(kata.folder, name, "todo", "not-implemented",
                                "backward still raises NotImplementedError: write it",
                                report=f"todo: backward — {where}", where=where)
-            ident, sentence = _error_diagnosis(kata.step(name), err, call, fn)
+            ident, sentence = error_diagnosis(kata.step(name), err, call, fn)
             if err.isa("TypeError") and "NoneType" in str(err):
                 sentence = (f"backward raised TypeError: {err}: a value there is None — a step of the classes "
                             "layernorm, attention or mlp still has its `...` placeholder (paste your kata 05-07 "
@@ -250,7 +246,7 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
                         "tensors instead")
             return _verdict(kata, "mutated-input", sentence, f"  called: {_called(tr)}", where)
         grads = call.result
-        problem = _form(grads, tr)
+        problem = form_problem(grads, tr)
         if problem:
             ident, sentence = catalogued(grads, tr, kata) or problem
             return _verdict(kata, ident, sentence, f"  called: {_called(tr)}", where)
@@ -276,60 +272,3 @@ def check_backward(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) 
             f"{row.got:.6g}, autograd says {row.want:.6g}\n  called: {_called(tr)}")
     return _verdict(kata, ident, sentence, body, where, headline="wrong values",
                     first_failure=(tr.cfg.label, pname, grads[pname], tr.grads[pname]))
-
-
-# --------------------------------------------------------------------------- 100 steps beside autograd
-
-def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
-                   device: str = "cpu") -> Verdict:
-    """Train `steps` AdamW steps with module.backward, autograd beside it at every step.
-
-    One run, in float64 at the model sizes, on batches cut from the built-in names:
-    at every step autograd computes the gradients at the same parameters and
-    batch, and each of the learner's must match it within float64's tolerance of
-    its own size. Comparing at the same parameters, not two runs apart, keeps
-    AdamW from magnifying float noise in gradients that are zero in exact
-    arithmetic (the keys' bias) into a false alarm.
-    """
-    from backprop_ninja.sandbox.loader import function_of
-    from backprop_ninja.train import gpt as gpt_training
-
-    fn = function_of(module, "backward", kata.step_names)
-    if not callable(fn):
-        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
-                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
-    found = _findings(fn)
-    if found:
-        ident, sentence = found[0].ident, found[0].sentence("backward")
-        return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
-    cfg = dataclasses.replace(gpt.FLOAT64, device=str(device))
-    params = gpt.init_parameters(cfg)
-    opt = gpt_training.AdamW(params)
-    data = gpt.stream().to(device)
-    g = torch.Generator().manual_seed(7)
-    for i in range(steps):
-        idx, targets = gpt_training.batch(data, cfg.B, cfg.T, g)
-        loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh)
-        call = call_step(fn, kwargs, seconds, trusted=False)
-        if call.error is not None:
-            return _failed(kata, fn, call)
-        grads = call.result
-        problem = _form(grads, trace(cfg))
-        if problem:
-            sentence = f"backward's result cannot update the parameters ({problem[1]}); test_backward says more"
-            return Verdict(kata.folder, "training", "wrong", "shape", sentence,
-                           report=f"training: stopped at step {i}\ndiagnosis: shape — {sentence}")
-        _, want = gpt_training.autograd_gradients(params, idx, targets, cfg.nh)
-        for name in gpt.backward_order(params):
-            scale = float(want[name].abs().max()) or 1.0
-            if not close(grads[name], want[name], scale):
-                diff = float((grads[name] - want[name]).abs().max()) / scale
-                sentence = (f"at step {i + 1} of {steps}, d{name} differs from autograd's at the same parameters "
-                            f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); the checks' fixed "
-                            "batches passed, so look for what changes between steps: a value kept from an "
-                            "earlier call, or one that depends on the tokens of the batch")
-                return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
-                               report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
-        opt.step(grads, LR)
-    return Verdict(kata.folder, "training", "done")

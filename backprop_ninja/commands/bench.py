@@ -274,8 +274,8 @@ def _training(bench: Bench):
     """What both training rows time: the autograd step and the kata-04 step, on one fixed batch."""
     import torch
 
-    from backprop_ninja.checks.follow import dataset
     from backprop_ninja.train import mlp as training
+    from backprop_ninja.train.follow import dataset
 
     backward = bench.step("04", "backward")
     X, Y = dataset()

@@ -64,8 +64,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help=f"training steps, 1 to {MAX_STEPS:,} (default {STEPS:,}; --model gpt: {GPT_STEPS:,}). "
                         f"The MLP's learning rate is 0.1, then 0.01 from step {LR_DROP:,} as in the notebook; "
                         f"a run of at most {LR_DROP:,} steps drops it at half its steps")
-    p.add_argument("--hidden", metavar="H", type=int, default=N_HIDDEN,
-                   help=f"n_hidden of the MLP, 1 to {MAX_HIDDEN:,} (default {N_HIDDEN})")
+    p.add_argument("--hidden", metavar="H", type=int, default=None,
+                   help=f"n_hidden of the MLP, 1 to {MAX_HIDDEN:,} (default {N_HIDDEN}); the GPT's sizes are fixed")
     p.add_argument("--seed", metavar="S", type=int, default=SEED,
                    help=f"seed of the initial parameters and of the batches, 0 to 2**63-1 (default {SEED})")
     p.add_argument("--device", metavar="D", default="cpu", help="cpu or cuda (default cpu)")
@@ -85,19 +85,16 @@ def run(args: argparse.Namespace) -> int:
 
     from backprop_ninja.models.data import DataError
     from backprop_ninja.sandbox import loader
+    from backprop_ninja.train.gpt import GPTTrainError
     from backprop_ninja.train.mlp import BackwardError
 
     threads = torch.get_num_threads()
     try:
+        plot, device = _prepare(args)
         if args.model == "gpt":
-            from backprop_ninja.train.gpt import GPTTrainError, train
-
-            try:
-                return train(args) or 0
-            except GPTTrainError as e:
-                raise TrainError(str(e)) from None
-        return _train(args)
-    except (TrainError, loader.ImplError, DataError, BackwardError) as e:
+            return _train_gpt(args, plot, device)
+        return _train(args, plot, device)
+    except (TrainError, loader.ImplError, DataError, BackwardError, GPTTrainError) as e:
         print(e, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -120,6 +117,8 @@ def check_numbers(args: argparse.Namespace) -> None:
     """--steps, --hidden, --seed and --threads within what this command can run; TrainError if not."""
     for option, value, low, high in (("--steps", args.steps, 1, MAX_STEPS), ("--hidden", args.hidden, 1, MAX_HIDDEN),
                                      ("--seed", args.seed, 0, MAX_SEED)):
+        if value is None:  # --hidden with --model gpt
+            continue
         if not low <= value <= high:
             raise TrainError(f"{option} {_short(value)} is out of range: it takes a whole number from "
                              f"{low:,} to {'2**63-1' if high == MAX_SEED else f'{high:,}'}.")
@@ -188,18 +187,26 @@ def resolve_device(name: str):
     return device
 
 
-def _train(args: argparse.Namespace) -> int:
-    """Check everything, train, report; returns the exit code (1 when the plot could not be written)."""
-    if args.autograd:
+def _prepare(args: argparse.Namespace):
+    """Every option checked before anything trains, the same for both models; returns (plot path or None, device)."""
+    if args.model == "gpt" and args.hidden is not None:
+        raise TrainError(f"--hidden {args.hidden} sets the MLP's n_hidden; the GPT's sizes are fixed "
+                         "(C=64, 2 layers, 4 heads): leave out --hidden with --model gpt.")
+    if args.model == "mlp" and args.autograd:
         raise TrainError("--autograd trains the GPT's twin: use it with --model gpt.")
     if args.steps is None:
-        args.steps = STEPS
+        args.steps = GPT_STEPS if args.model == "gpt" else STEPS
+    if args.hidden is None and args.model == "mlp":
+        args.hidden = N_HIDDEN
     check_numbers(args)
     plot = check_plot_path(args.plot) if args.plot else None
     if plot:
         require_matplotlib()
-    device = resolve_device(args.device)
+    return plot, resolve_device(args.device)
 
+
+def _train(args: argparse.Namespace, plot: Path | None, device) -> int:
+    """Kata 04's network: check the backward, train, report; returns the exit code (1: the plot failed)."""
     import torch
 
     from backprop_ninja.models import data, katas
@@ -228,6 +235,51 @@ def _train(args: argparse.Namespace) -> int:
     print(f"train {training.split_loss(params, bn, splits.Xtr, splits.Ytr):.4f}")
     print(f"val {training.split_loss(params, bn, splits.Xdev, splits.Ydev):.4f}")
     for name in training.sample(params, bn, splits.itos, splits.block_size):
+        print(name)
+    if plot:
+        return _write_plot(training, losses, plot)
+    return 0
+
+
+def _train_gpt(args: argparse.Namespace, plot: Path | None, device) -> int:
+    """Kata 08's GPT: check the backward, train, then print train/val and 20 names; returns the exit code."""
+    import dataclasses
+
+    import torch
+
+    from backprop_ninja.models import data, gpt, katas
+    from backprop_ninja.sandbox import loader
+    from backprop_ninja.train import gpt as gpt_training
+    from backprop_ninja.train import mlp as training
+
+    torch.set_num_threads(args.threads)
+    cfg = dataclasses.replace(gpt.TRAIN, seed=args.seed, device=str(device))
+    kata = katas.kata("08")
+    if args.autograd:
+        where, gradients = "autograd's gradients (loss.backward())", None
+    else:
+        path = loader.kata_file(loader.impl_root(args.impl), kata)
+        backward = loader.step_function(loader.open_file(path), kata, "backward")  # imported in the worker
+        warning = gpt_training.check_backward(backward, device)
+        if warning:
+            print(warning, file=sys.stderr)
+        where = str(path)
+        gradients = gpt_training.manual_gradients(backward, cfg.nh)
+    words = data.read_words(data.locate(args.data))
+    streams = gpt_training.make_streams(words)
+    cfg = dataclasses.replace(cfg, vocab_size=streams.vocab_size)
+    if gradients is None:
+        def gradients(params, idx, targets):
+            return gpt_training.autograd_gradients(params, idx, targets, cfg.nh)
+
+    print(f"training a GPT (C={cfg.C}, {cfg.n_layer} layers, {cfg.nh} heads, T={cfg.T}, batch {cfg.B}) with "
+          f"{where} on {len(words):,} names ({len(streams.train):,} tokens), {args.steps:,} steps on {device}")
+    start = time.perf_counter()
+    params, losses = gpt_training.fit(gradients, streams, cfg, steps=args.steps)
+    print(f"trained in {time.perf_counter() - start:.0f} s")
+    print(f"train {gpt_training.split_loss(params, streams.train.to(device), cfg):.4f}")
+    print(f"val {gpt_training.split_loss(params, streams.val.to(device), cfg):.4f}")
+    for name in gpt_training.sample(params, cfg, streams.itos):
         print(name)
     if plot:
         return _write_plot(training, losses, plot)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-import sys
-import time
 
 import torch
 import torch.nn.functional as F
@@ -207,8 +205,8 @@ def check_backward(backward, device) -> str | None:
     Raises GPTTrainError when it cannot train (not written yet, not a dict of
     right-shaped gradients); returns a warning when its values differ from autograd's.
     """
-    from backprop_ninja.checks.gpt_check import _form, trace
     from backprop_ninja.checks.gpt_check import check_backward as check
+    from backprop_ninja.checks.gpt_check import form_problem, trace
     from backprop_ninja.models import katas
 
     found = list(getattr(backward, "findings", ()))
@@ -223,58 +221,10 @@ def check_backward(backward, device) -> str | None:
     if verdict.status != "done":
         tr = trace(cfg)
         call = call_step(backward, tr.kwargs(), SECONDS)
-        if call.error is not None or _form(call.result, tr):
+        if call.error is not None or form_problem(call.result, tr):
             raise GPTTrainError(f"backward cannot train the GPT ({verdict.diagnosis}: {verdict.sentence}); "
                                 "pytest katas/08_gpt shows what is wrong.")
         return (f"warning: your backward differs from autograd's ({verdict.diagnosis}), so the loss may not fall: "
                 "pytest katas/08_gpt says where.")
     return None
 
-
-def train(args) -> None:
-    """`train --model gpt`: check, train, then print train/val and 20 names (errors: GPTTrainError etc.)."""
-    from backprop_ninja.commands.train import require_matplotlib, resolve_device
-    from backprop_ninja.models import data, katas
-    from backprop_ninja.sandbox import loader
-
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
-    steps = STEPS if args.steps is None else args.steps
-    if steps < 1:
-        raise GPTTrainError("--steps must be at least 1.")
-    if args.plot:
-        require_matplotlib()
-    device = resolve_device(args.device)
-    cfg = dataclasses.replace(gpt.TRAIN, seed=args.seed, device=str(device))
-    kata = katas.kata("08")
-    if args.autograd:
-        where, gradients = "autograd's gradients (loss.backward())", None
-    else:
-        path = loader.kata_file(loader.impl_root(args.impl), kata)
-        backward = loader.step_function(loader.open_file(path), kata, "backward")  # imported in the worker
-        warning = check_backward(backward, device)
-        if warning:
-            print(warning, file=sys.stderr)
-        where = str(path)
-        gradients = manual_gradients(backward, cfg.nh)
-    words = data.read_words(data.locate(args.data))
-    streams = make_streams(words)
-    cfg = dataclasses.replace(cfg, vocab_size=streams.vocab_size)
-    if gradients is None:
-        def gradients(params, idx, targets):
-            return autograd_gradients(params, idx, targets, cfg.nh)
-
-    print(f"training a GPT (C={cfg.C}, {cfg.n_layer} layers, {cfg.nh} heads, T={cfg.T}, batch {cfg.B}) with "
-          f"{where} on {len(words):,} names ({len(streams.train):,} tokens), {steps:,} steps on {device}")
-    start = time.perf_counter()
-    params, losses = fit(gradients, streams, cfg, steps=steps)
-    print(f"trained in {time.perf_counter() - start:.0f} s")
-    print(f"train {split_loss(params, streams.train.to(device), cfg):.4f}")
-    print(f"val {split_loss(params, streams.val.to(device), cfg):.4f}")
-    for name in sample(params, cfg, streams.itos):
-        print(name)
-    if args.plot:
-        from backprop_ninja.train.mlp import plot_losses
-
-        plot_losses(losses, args.plot)
-        print(f"loss curve written to {args.plot}")

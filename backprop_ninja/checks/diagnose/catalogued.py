@@ -11,14 +11,14 @@ from backprop_ninja.models.katas import KATAS, Kata, Step
 from backprop_ninja.sandbox.guard import call_step
 
 
-def _kata_of(step: Step) -> Kata | None:
+def kata_of(step: Step) -> Kata | None:
     """The kata a step belongs to: the one holding this very Step (db_proj(dout) is in katas 06 and 07)."""
     return next((k for k in KATAS if any(s is step for s in k.steps)), None)
 
 
-def _catalogued_form(step: Step, target: str, got, probe: Probe):
+def catalogued_form(step: Step, target: str, got, probe: Probe):
     """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any."""
-    kata = _kata_of(step)
+    kata = kata_of(step)
     if kata is None:
         return None
     for m, theirs in _mistake_results(kata, step, target, probe):
@@ -77,7 +77,7 @@ def _same(got, theirs, scale: float) -> bool:
     return theirs.shape == got.shape and close(got, theirs.to(got.dtype), scale)
 
 
-def _catalogued(kata: Kata, step: Step, target: str, got, probe: Probe, rows=None, seen=()):
+def catalogued_match(kata: Kata, step: Step, target: str, got, probe: Probe, rows=None, seen=()):
     """The catalogued mistake that gives the learner's answer here and at every probe in `seen` where it ran.
 
     `seen` holds (probe, the learner's returned tensors, one per target) for every probe that ran.

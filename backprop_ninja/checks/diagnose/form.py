@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from backprop_ninja.checks.compare import close, describe
-from backprop_ninja.checks.diagnose.catalogued import _catalogued_form, _kata_of
+from backprop_ninja.checks.diagnose.catalogued import catalogued_form, kata_of
 from backprop_ninja.checks.probes import Probe
 from backprop_ninja.models.katas import Step
 from backprop_ninja.models.lecture import Config
@@ -18,7 +18,7 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
         return ("graph-attached", f"d{target} is attached to an autograd graph (requires_grad=True): build it "
                 "from the inputs with plain tensor operations, without requires_grad_ or requires_grad=True", body)
     if got.shape != want.shape:
-        ident, sentence = _catalogued_form(step, target, got, probe) or _shape(step, target, got, want, probe)
+        ident, sentence = catalogued_form(step, target, got, probe) or _shape(step, target, got, want, probe)
         return ident, sentence + _values_note(target, got, want, probe, ident), body
     if got.dtype != want.dtype:
         return ("dtype", f"d{target} must be {describe(want).split()[-1]} like {target}, not "
@@ -29,7 +29,7 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
                 "*_like(...) or device=... so they follow the inputs", body)
     if not torch.isfinite(got).all():
         bad = (~torch.isfinite(got)).nonzero()[0].tolist()
-        named = _catalogued_form(step, target, got, probe)
+        named = catalogued_form(step, target, got, probe)
         if named:
             return (named[0], f"{named[1]} (first NaN or inf at {bad})", body)
         return ("non-finite", f"d{target} holds NaN or inf (first at {bad}) where autograd's is finite: look for "
@@ -39,7 +39,7 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
 
 def _shape(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, probe: Probe) -> tuple[str, str]:
     g, w = tuple(got.shape), tuple(want.shape)
-    kata = _kata_of(step)
+    kata = kata_of(step)
     hard = _hard_coded_shape(g, w, probe.cfg, (kata.configs[0] if kata else probe.cfg).label)
     if hard:
         return "hard-coded", (f"d{target} is {g} but {target} is {w} at {probe.cfg.describe()}: {hard}; "
@@ -62,7 +62,7 @@ def _shape(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, probe
         return "missing-sum", (f"d{target} is {g}, the broadcast shape, but {target} is {w}: {target} was "
                                f"broadcast in the forward pass, so add up the gradients of its copies: "
                                f"{_sum_call(w, g)}")
-    upstream = _upstream(probe)
+    upstream = upstream_gradients(probe)
     for name, up in upstream.items():
         if up.shape == got.shape and got.numel() < want.numel() and _broadcasts(g, w):
             return "shape", (f"d{target} is {g}, the shape of {name}, but {target} is {w}: the forward pass summed "
@@ -138,19 +138,10 @@ def _reduced_over(big: tuple, small: tuple):
     return None
 
 
-def _upstream(probe: Probe) -> dict:
+def upstream_gradients(probe: Probe) -> dict:
     """The upstream gradients the step was given (its d<line> parameters)."""
     return {k: v for k, v in probe.kwargs.items()
             if k.startswith("d") and torch.is_tensor(v) and v.is_floating_point()}
-
-
-def _size_pairs(cfg: Config) -> list[tuple[str, int, int]]:
-    """(name, size here, size at the kata's home sizes) for each size; the configuration lists them."""
-    return cfg.size_pairs()
-
-
-def _same_sizes(a: Config, b: Config) -> bool:
-    return a.sizes() == b.sizes()
 
 
 def _hard_coded_shape(g: tuple, w: tuple, cfg: Config, home: str) -> str:
@@ -162,7 +153,7 @@ def _hard_coded_shape(g: tuple, w: tuple, cfg: Config, home: str) -> str:
     for a, b in zip(g, w):
         if a == b:
             continue
-        names = [name for name, here, there in _size_pairs(cfg) if here == b and there == a and here != there]
+        names = [name for name, here, there in cfg.size_pairs() if here == b and there == a and here != there]
         if not names:
             return ""
         name = "n (the batch size)" if names[0] == "n" else names[0]

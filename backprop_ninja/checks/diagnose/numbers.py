@@ -8,8 +8,8 @@ import math
 import torch
 
 from backprop_ninja.checks.compare import close, figures, tolerance
-from backprop_ninja.checks.diagnose.catalogued import _catalogued
-from backprop_ninja.checks.diagnose.form import _same_sizes, _size_pairs, _upstream
+from backprop_ninja.checks.diagnose.catalogued import catalogued_match
+from backprop_ninja.checks.diagnose.form import upstream_gradients
 from backprop_ninja.checks.probes import Probe
 from backprop_ninja.models.katas import Kata, Step
 from backprop_ninja.models.lecture import Config
@@ -26,7 +26,7 @@ def values(kata: Kata, step: Step, target: str, got, want, probe: Probe, rows, s
     seen = list(seen) or [(probe, (got,) if len(step.targets) == 1 else None)]
     everywhere = [(_focus(p, step, target), g[i], p.expected[i]) for p, g in seen if g is not None]
     whole, probe = probe, _focus(probe, step, target)
-    ident, sentence = (_catalogued(kata, step, target, got, whole, rows, seen)
+    ident, sentence = (catalogued_match(kata, step, target, got, whole, rows, seen)
                        or _precision(target, rows)
                        or _hard_coded(kata, target, got, want, probe, rows)
                        or _generic(step, target, got, want, probe, everywhere)
@@ -72,18 +72,13 @@ def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
             "themselves, since the gradients after them are right)")
 
 
-def _sizes(cfg) -> list[tuple[str, int]]:
-    """The named sizes of a configuration, e.g. n, vocab_size; B, T, C, nh, hs, B*T."""
-    return list(cfg.sizes())
-
-
 def _size(cfg, name: str) -> int:
     return dict(cfg.sizes())[name]
 
 
 def _factor(k: float, cfg: Config) -> tuple[str, str, object]:
     """(name, what it usually means, its value at any configuration) of a constant factor k."""
-    sizes = _sizes(cfg)
+    sizes = cfg.sizes()
     named = []
     if hasattr(cfg, "n"):
         named = [("n", lambda c: c.n, "a 1/n is missing: a mean divides by n, and its gradient does too"),
@@ -249,7 +244,7 @@ def _branches(target: str, got, probe: Probe):
 
 def _chain_rule(target: str, got, want, probe: Probe):
     """One factor of the chain rule is missing: got is the local derivative alone, or the upstream alone."""
-    ups = {k: v for k, v in _upstream(probe).items() if not close(v, torch.zeros_like(v), probe.scale)}
+    ups = {k: v for k, v in upstream_gradients(probe).items() if not close(v, torch.zeros_like(v), probe.scale)}
     for name, up in ups.items():
         if up.shape == got.shape and close(got, up, probe.scale):
             yield "chain-rule", (f"d{target} is {name} passed through unchanged: the chain rule multiplies the "
@@ -266,7 +261,7 @@ def _chain_rule(target: str, got, want, probe: Probe):
 
 def _plus_for_times(target: str, got, want, probe: Probe):
     """`(local) + dup` typed for `(local) * dup`: got - up, times up, is autograd's."""
-    ups = _upstream(probe)
+    ups = upstream_gradients(probe)
     if len(ups) != 1:
         return
     (name, up), = ups.items()
@@ -299,16 +294,16 @@ def _accumulate(got, want, probe: Probe):
 def _hard_coded(kata: Kata, target: str, got, want, probe: Probe, rows):
     """Every check at the kata's own sizes passes, a check at other sizes fails: a size written as a number."""
     home = kata.configs[0]
-    if _same_sizes(probe.cfg, home):
+    if probe.cfg.sizes() == home.sizes():
         return None
     at_home = [r for r in rows if any(r.label.split(" · ")[0].endswith(", " + c.label)
-                                      for c in kata.configs if _same_sizes(c, home))]
+                                      for c in kata.configs if c.sizes() == home.sizes())]
     if not at_home or not all(r.approximate for r in at_home):
         return None
     k = _scale_factor(got, want, probe)
     guess = ""
     if k is not None:
-        for name, here, there in _size_pairs(probe.cfg):
+        for name, here, there in probe.cfg.size_pairs():
             for a, b, what in ((here, there, f"{there} where {name} belongs"),
                                (here - 1, there - 1, f"{there - 1} where {name}-1 belongs")):
                 if a != b and b and (abs(k - a / b) <= 1e-3 * a / b or abs(k - b / a) <= 1e-3 * b / a):

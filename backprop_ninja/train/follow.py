@@ -1,0 +1,176 @@
+"""The training checks: a short run with your backward follows autograd's.
+
+Kata 04 (the lecture's MLP): two runs from the lecture's parameters see the
+same batches of a small synthetic dataset (no names.txt needed); after every
+SGD step the two sets of parameters must agree to the float32 tolerance of
+compare.TOLERANCE, relative to each parameter's size.
+
+Kata 08 (the GPT): one run of AdamW steps in float64 at the model sizes, on
+batches of the built-in names, with autograd's gradients computed beside the
+learner's at the same parameters and batch.
+
+Both report with the ids of every step's check (checks.checker). The check a
+kata runs is looked up in FOLLOWERS by its folder: data, not a branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, location, process_problem, scan_findings
+from backprop_ninja.checks.compare import TOLERANCE, close
+from backprop_ninja.checks.gpt_check import form_problem, trace
+from backprop_ninja.models import gpt, lecture
+from backprop_ninja.models.katas import Kata
+from backprop_ninja.sandbox.guard import call_step
+from backprop_ninja.train import gpt as gpt_training
+from backprop_ninja.train import mlp as training
+
+STEPS = 100  # steps of either training check
+VOCAB = 27
+GPT_LR = 1e-3  # the GPT check's AdamW learning rate
+VOCAB = 27
+
+
+def dataset(n: int = 2000, seed: int = 42) -> tuple[torch.Tensor, torch.Tensor]:
+    """X (n, 3) random contexts and Y (n,) = a function of them, so the loss can fall."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randint(0, VOCAB, (n, 3), generator=g)  # (n, block_size)
+    Y = (X[:, 2] + X[:, 1]) % VOCAB  # (n,) learnable from the context
+    return X, Y
+
+
+class _Stop(Exception):
+    def __init__(self, verdict: Verdict):
+        self.verdict = verdict
+
+
+def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
+               device: str = "cpu") -> Verdict:
+    """Kata 04: train `steps` SGD steps with module.backward and with autograd; compare them step by step."""
+    from backprop_ninja.sandbox.loader import function_of
+
+    fn = function_of(module, "backward", kata.step_names)
+    if not callable(fn):
+        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
+                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
+
+    found = list(getattr(fn, "findings", ()))
+    if found:
+        ident, sentence = found[0].ident, found[0].sentence("backward")
+        return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+
+    def guarded(**kwargs):
+        call = call_step(fn, kwargs, seconds, trusted=False)
+        if call.error is not None:
+            raise _Stop(failed_verdict(kata, fn, call))
+        return call.result
+
+    X, Y = (t.to(device) for t in dataset())
+    mine, theirs = training.init_model(VOCAB, device=device), training.init_model(VOCAB, device=device)
+    manual = training.manual_gradients(guarded)
+    g = torch.Generator().manual_seed(7)
+    for i in range(steps):
+        ix = torch.randint(0, X.shape[0], (32,), generator=g).to(device)  # (32,)
+        try:
+            loss = training.train_step(manual, mine, X[ix], Y[ix], 0.1)
+        except _Stop as stop:
+            return stop.verdict
+        except (TypeError, RuntimeError) as error:  # a result of the wrong form met the update
+            sentence = (f"backward's result cannot update the parameters (p -= lr * dp: {error}); "
+                        "test_backward names the gradient and its shape")
+            return Verdict(kata.folder, "training", "wrong", "shape", sentence,
+                           report=f"training: stopped at step {i}\ndiagnosis: shape — {sentence}")
+        ref = training.train_step(training.autograd_gradients, theirs, X[ix], Y[ix], 0.1)
+        drift = {k: float((mine[k] - theirs[k].detach()).abs().max() / theirs[k].detach().abs().max())
+                 for k in lecture.PARAMETERS}
+        worst = max(drift, key=drift.get)
+        if not drift[worst] <= TOLERANCE[torch.float32]:  # NaN fails too
+            sentence = (f"after step {i + 1} of {steps}, {worst} differs from autograd's run by "
+                        f"{drift[worst]:.1e} of its size (loss {float(loss):.4f} vs {float(ref):.4f}); "
+                        "test_backward names the gradient that is off")
+            return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
+                           report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
+    return Verdict(kata.folder, "training", "done")
+
+
+def failed_verdict(kata: Kata, fn, call) -> Verdict:
+    err = call.error
+    if err.isa("NotImplementedError"):
+        return Verdict(kata.folder, "training", "todo", "not-implemented", "training waits for backward",
+                       report="todo: training — waits for backward", where=location(fn))
+    lost = process_problem(kata.step("backward"), err)
+    ident = (lost[0] if lost else "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout")
+             else "exception")
+    sentence = f"backward raised {err.type}: {err}" + (f" at {call.where}" if call.where else "")
+    return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                   report=f"training: backward raised an error\ndiagnosis: {ident} — {sentence}")
+
+
+# --------------------------------------------------------------------------- kata 08: AdamW steps of the GPT
+
+def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
+               device: str = "cpu") -> Verdict:
+    """Kata 08: train `steps` AdamW steps with module.backward, autograd beside it at every step.
+
+    One run, in float64 at the model sizes, on batches cut from the built-in names:
+    at every step autograd computes the gradients at the same parameters and
+    batch, and each of the learner's must match it within float64's tolerance of
+    its own size. Comparing at the same parameters, not two runs apart, keeps
+    AdamW from magnifying float noise in gradients that are zero in exact
+    arithmetic (the keys' bias) into a false alarm.
+    """
+    from backprop_ninja.sandbox.loader import function_of
+
+    fn = function_of(module, "backward", kata.step_names)
+    if not callable(fn):
+        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
+                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
+    found = scan_findings(fn)
+    if found:
+        ident, sentence = found[0].ident, found[0].sentence("backward")
+        return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    cfg = dataclasses.replace(gpt.FLOAT64, device=str(device))
+    params = gpt.init_parameters(cfg)
+    opt = gpt_training.AdamW(params)
+    data = gpt.stream().to(device)
+    g = torch.Generator().manual_seed(7)
+    for i in range(steps):
+        idx, targets = gpt_training.batch(data, cfg.B, cfg.T, g)
+        loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh)
+        call = call_step(fn, kwargs, seconds, trusted=False)
+        if call.error is not None:
+            return failed_verdict(kata, fn, call)
+        grads = call.result
+        problem = form_problem(grads, trace(cfg))
+        if problem:
+            sentence = f"backward's result cannot update the parameters ({problem[1]}); test_backward says more"
+            return Verdict(kata.folder, "training", "wrong", "shape", sentence,
+                           report=f"training: stopped at step {i}\ndiagnosis: shape — {sentence}")
+        _, want = gpt_training.autograd_gradients(params, idx, targets, cfg.nh)
+        for name in gpt.backward_order(params):
+            scale = float(want[name].abs().max()) or 1.0
+            if not close(grads[name], want[name], scale):
+                diff = float((grads[name] - want[name]).abs().max()) / scale
+                sentence = (f"at step {i + 1} of {steps}, d{name} differs from autograd's at the same parameters "
+                            f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); the checks' fixed "
+                            "batches passed, so look for what changes between steps: a value kept from an "
+                            "earlier call, or one that depends on the tokens of the batch")
+                return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
+                               report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
+        opt.step(grads, GPT_LR)
+    return Verdict(kata.folder, "training", "done")
+
+
+#: kata folder -> its training check
+FOLLOWERS = {"04_training": follow_mlp, "08_gpt": follow_gpt}
+
+
+def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
+                   device: str = "cpu") -> Verdict:
+    """The kata's training check: `steps` steps with module.backward beside autograd."""
+    return FOLLOWERS[kata.folder](kata, module, steps, seconds, device)
