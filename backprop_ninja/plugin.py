@@ -1,36 +1,178 @@
-"""The pytest plugin: options, the `check` fixture, todo lines and the kata summary."""
+"""The pytest plugin: options, the `check` fixture, todo lines and the kata summary.
+
+Nothing happens at import (torch is imported by the first check). pytest_configure
+reads the options once into a `Settings`, a usage error for any it cannot use, and
+keeps it with the run's tally in `config.stash`; every hook reads them from there.
+What a test's verdict tells the summary travels in the report as a `Record`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
-import sys
+from pathlib import Path
 
 import pytest
 
-from backprop_ninja.sandbox import client
+from backprop_ninja.checks.status import Status
+from backprop_ninja.models.paths import check_command, shown
+from backprop_ninja.sandbox import client, loader
+
+KEY = "backprop_ninja"  # user_properties key carrying a Record (as a dict of strings)
 
 
-def _worth_starting(argv: list[str]) -> bool:
-    """pytest was asked for katas whose files have a step to run (not only stubs), and is no xdist controller.
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The run's options, resolved once (pytest_configure)."""
 
-    Decided from the command line and a read of the files (no torch yet), so
-    that the worker's import of torch overlaps this process's.
+    impl: str | None  # --impl PATH (or its ini twin, or $BACKPROP_NINJA_IMPL through loader.impl_root)
+    seconds: float  # --step-timeout
+    device: str  # --device
+    show: str | None  # --show DIR
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """What a test's verdict tells the summary: plain strings, so that it crosses xdist."""
+
+    kata: str  # folder
+    step: str  # a step, "chain" or "training" (a whole-kata check), "" for the kata's file as a whole
+    status: str
+    where: str = ""  # file:line of the step's def
+    diagnosis: str = ""
+    sentence: str = ""
+    waits_for: str = ""  # a whole-kata check stopped at a step that fails its own test: that step
+
+    @classmethod
+    def of(cls, verdict) -> Record:
+        return cls(verdict.kata, verdict.step, str(verdict.status), verdict.where, verdict.diagnosis,
+                   verdict.sentence, getattr(verdict, "waits_for", ""))
+
+    @classmethod
+    def in_report(cls, report) -> Record | None:
+        for key, value in getattr(report, "user_properties", ()):
+            if key == KEY:
+                return cls(**value)
+        return None
+
+
+@dataclasses.dataclass
+class Tally:
+    """The run's records, per kata, for the closing summary."""
+
+    records: dict = dataclasses.field(default_factory=dict)  # kata folder -> {test id: Record}
+    broken_shown: set = dataclasses.field(default_factory=set)  # folders whose file-wide problem was shown
+
+
+SETTINGS = pytest.StashKey[Settings]()
+TALLY = pytest.StashKey[Tally]()
+
+
+class KataFailure(Exception):
+    """Raised by a kata test whose verdict is not done; the plugin prints its report alone."""
+
+    def __init__(self, verdict):
+        super().__init__(verdict.report)
+        self.verdict = verdict
+
+
+def pytest_addoption(parser):
+    """Add --impl, --step-timeout, --device and --show, each with an ini twin."""
+    group = parser.getgroup("backprop-ninja")
+    group.addoption("--impl", dest="bn_impl", default=None, metavar="PATH",
+                    help="check the kata modules under PATH, a tree shaped like katas/ "
+                         f"(e.g. reference); also ${loader.ENV}")
+    group.addoption("--step-timeout", dest="bn_timeout", default=None, metavar="SECONDS",
+                    help=f"stop a step that runs longer than this (default {loader.DEFAULT_SECONDS:g})")
+    group.addoption("--device", dest="bn_device", default=None, metavar="DEVICE",
+                    help="run the forward pass, autograd and your steps on DEVICE (default cpu; e.g. cuda)")
+    group.addoption("--show", dest="bn_show", default=None, metavar="DIR",
+                    help="draw each wrong step (yours, autograd's, the difference) as a PNG in DIR; needs matplotlib")
+    parser.addini("backprop_ninja_impl", "default for --impl", default="")
+    parser.addini("backprop_ninja_show", "default for --show", default="")
+    parser.addini("backprop_ninja_device", "default for --device", default="cpu")
+    parser.addini("backprop_ninja_step_timeout", "default for --step-timeout", default=str(loader.DEFAULT_SECONDS))
+
+
+def pytest_configure(config):
+    """Register the kata marker, resolve the options (a usage error for one that cannot be used), and
+    start the worker early when there is a step to run, so that its import of torch overlaps this one's."""
+    config.addinivalue_line("markers", "kata(folder): a test of the kata in that folder of katas/")
+    config.addinivalue_line("filterwarnings", "ignore:Failed to initialize NumPy")
+    settings = config.stash[SETTINGS] = resolve(config)
+    config.stash[TALLY] = Tally()
+    if not config.pluginmanager.has_plugin("backprop_ninja_run"):
+        config.pluginmanager.register(_Run(config), "backprop_ninja_run")
+    if worth_starting(config, settings):
+        client.start(settings.device)
+
+
+def _option(config, dest: str, ini: str) -> tuple[str | None, str]:
+    """(the value, the name to quote): the command line's option, else its ini twin."""
+    value = config.getoption(dest)
+    if value not in (None, ""):
+        return value, "--" + {"bn_impl": "impl", "bn_timeout": "step-timeout", "bn_device": "device",
+                              "bn_show": "show"}[dest]
+    return (config.getini(ini) or None), ini
+
+
+def resolve(config) -> Settings:
+    """The options as one Settings; pytest.UsageError, in one sentence, for one that cannot be used."""
+    raw, name = _option(config, "bn_timeout", "backprop_ninja_step_timeout")
+    try:
+        seconds = loader.step_seconds(raw, name)
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from None
+    impl, impl_name = _option(config, "bn_impl", "backprop_ninja_impl")
+    show, show_name = _option(config, "bn_show", "backprop_ninja_show")
+    tree = (impl, impl_name) if impl else (os.environ.get(loader.ENV), f"${loader.ENV}")
+    for path, path_name in (tree, (show, show_name)):
+        refused = loader.refused(path, path_name) if path else ""
+        if refused:
+            raise pytest.UsageError(refused)
+    device, device_name = _option(config, "bn_device", "backprop_ninja_device")
+    device = device or "cpu"
+    if device != "cpu":
+        _usable_device(device, device_name)
+    return Settings(impl, seconds, device, show)
+
+
+def _usable_device(device: str, name: str) -> None:
+    """A device the checks can compute on, or a usage error that says why not and what to use."""
+    import torch
+
+    try:
+        where = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise pytest.UsageError(f"{name} {device} is not a device torch knows: use cpu or cuda") from None
+    if where.type == "meta":
+        raise pytest.UsageError(f"{name} {device} holds shapes but no numbers, so no gradient can be compared on "
+                                "it: use cpu or cuda")
+    try:
+        torch.zeros(1, device=where) + 1  # the device answers (a driver can be there and still fail)
+    except (RuntimeError, AssertionError) as e:
+        raise pytest.UsageError(f"{name} {device} is not usable here ({str(e).splitlines()[0]}): leave out "
+                                f"{name} to check on the CPU") from None
+
+
+def worth_starting(config, settings: Settings) -> bool:
+    """This run asks for katas whose files have a step to run (not only stubs), and is no xdist controller.
+
+    Decided from the command line and a read of the files (no torch yet).
     """
-    import os
-    from pathlib import Path
-
     from backprop_ninja.sandbox import scan
 
-    if any(a in ("-n", "--numprocesses", "--dist") or a.startswith(("-n", "--numprocesses=")) for a in argv):
+    if getattr(config.option, "numprocesses", None) or getattr(config.option, "dist", "no") != "no":
         return False
-    kata_path = re.compile(r"(^|[/\\])(katas|\d\d_[a-z0-9_]+)([/\\]|$|::|\.py)")
-    asked = [Path(a.split("::")[0]) for a in argv if not a.startswith("-") and kata_path.search(a)]
-    if not asked:
-        return False
-    if any(a == "--impl" or a.startswith("--impl=") for a in argv) or os.environ.get("BACKPROP_NINJA_IMPL"):
+    if settings.impl or os.environ.get(loader.ENV):
         return True  # another tree, such as reference/: most likely solved
+    kata_path = re.compile(r"(^|[/\\])(katas|\d\d_[a-z0-9_]+)([/\\]|$|::|\.py)")
+    asked = [Path(a.split("::")[0]) for a in config.invocation_params.args
+             if isinstance(a, str) and not a.startswith("-") and kata_path.search(a)]
     folders = []
     for path in asked:
+        path = config.invocation_params.dir / path
         folder = next((p for p in (path, *path.parents) if re.fullmatch(r"\d\d_[a-z0-9_]+", p.name)), None)
         folders += [folder] if folder else sorted(path.glob("[0-9][0-9]_*")) if path.is_dir() else []
     for folder in folders:
@@ -44,154 +186,83 @@ def _worth_starting(argv: list[str]) -> bool:
     return False
 
 
-if _worth_starting(sys.argv[1:]):
-    client.start()  # before this process imports torch (next line): the two imports overlap
-
-from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_chain, check_in  # noqa: E402
-from backprop_ninja.models import katas  # noqa: E402  (after the early start, on purpose)
-from backprop_ninja.models.paths import check_command, shown  # noqa: E402
-from backprop_ninja.sandbox import loader  # noqa: E402
-
-KEY = "backprop_ninja"  # user_properties key carrying (kata, step, status, where)
-
-
-class KataFailure(Exception):
-    """Raised by a kata test whose verdict is not done; the plugin prints its report alone."""
-
-    def __init__(self, verdict: Verdict):
-        super().__init__(verdict.report)
-        self.verdict = verdict
-
-
-def pytest_addoption(parser):
-    """Add --impl and --step-timeout, each with an ini twin."""
-    group = parser.getgroup("backprop-ninja")
-    group.addoption("--impl", dest="bn_impl", default=None, metavar="PATH",
-                    help="check the kata modules under PATH, a tree shaped like katas/ "
-                         f"(e.g. reference); also ${loader.ENV}")
-    group.addoption("--step-timeout", dest="bn_timeout", default=None, metavar="SECONDS",
-                    help=f"stop a step that runs longer than this (default {DEFAULT_SECONDS:g})")
-    group.addoption("--device", dest="bn_device", default=None, metavar="DEVICE",
-                    help="run the forward pass, autograd and your steps on DEVICE (default cpu; e.g. cuda)")
-    group.addoption("--show", dest="bn_show", default=None, metavar="DIR",
-                    help="draw each wrong step (yours, autograd's, the difference) as a PNG in DIR; needs matplotlib")
-    parser.addini("backprop_ninja_impl", "default for --impl", default="")
-    parser.addini("backprop_ninja_show", "default for --show", default="")
-    parser.addini("backprop_ninja_device", "default for --device", default="cpu")
-    parser.addini("backprop_ninja_step_timeout", "default for --step-timeout", default=str(DEFAULT_SECONDS))
-
-
-def pytest_configure(config):
-    """Register the kata marker and start the per-kata tally."""
-    config.addinivalue_line("markers", "kata(folder): a test of the kata in that folder of katas/")
-    config.addinivalue_line("filterwarnings", "ignore:Failed to initialize NumPy")
-    step_seconds(config)  # a bad --step-timeout is a usage error before anything runs
-    _TALLY.clear()
-    _BROKEN_SHOWN.clear()
-    if not config.pluginmanager.has_plugin("backprop_ninja_shorten"):
-        config.pluginmanager.register(_Shorten(), "backprop_ninja_shorten")
-
-
-def _option(config, dest: str, ini: str):
-    value = config.getoption(dest)
-    return value if value not in (None, "") else (config.getini(ini) or None)
-
-
-def step_seconds(config) -> float:
-    """--step-timeout (or its ini twin) as a number of seconds above 0; a pytest.UsageError otherwise."""
-    import math
-
-    raw = _option(config, "bn_timeout", "backprop_ninja_step_timeout")
-    name = "--step-timeout" if config.getoption("bn_timeout") not in (None, "") else "backprop_ninja_step_timeout"
-    try:
-        seconds = float(raw)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise pytest.UsageError(f"{name} {raw}: give the time limit per step as a number of seconds above 0, "
-                                f"e.g. {name} {DEFAULT_SECONDS:g}")
-    return seconds
-
-
-
-
 class KataCheck:
     """The `check` fixture: `check("dprobs")` checks one step of this test file's kata."""
 
     def __init__(self, request):
+        from backprop_ninja.models import katas
+
         self.request = request
+        self.settings = request.config.stash[SETTINGS]
         self.kata = katas.kata(request.path.parent.name)
-        config = request.config
-        self.seconds = step_seconds(config)
-        self.impl = _option(config, "bn_impl", "backprop_ninja_impl")
-        self.device = _option(config, "bn_device", "backprop_ninja_device") or "cpu"
-        self.show = _option(config, "bn_show", "backprop_ninja_show")
-        if self.device != "cpu":
-            self._use_device()
+        if self.settings.device != "cpu":
+            self.kata = dataclasses.replace(self.kata, configs=tuple(
+                dataclasses.replace(c, device=self.settings.device) for c in self.kata.configs))
 
-    def _use_device(self):
-        """Every configuration of the kata on --device, or a one-sentence failure if it is not there."""
-        import dataclasses
+    @property
+    def impl(self) -> str | None:
+        return self.settings.impl
 
-        import torch
-
-        try:
-            torch.empty(1, device=self.device)
-        except (RuntimeError, AssertionError) as e:
-            self.fail(Verdict(self.kata.folder, "", "wrong", "device", f"--device {self.device}: {e}",
-                              report=f"diagnosis: device — --device {self.device} is not usable here: {e}"))
-        self.kata = dataclasses.replace(
-            self.kata, configs=tuple(dataclasses.replace(c, device=self.device) for c in self.kata.configs))
+    @property
+    def seconds(self) -> float:
+        return self.settings.seconds
 
     @property
     def module(self) -> loader.Learner:
         """The learner's file, read, then imported in the worker (KataFailure with the reason if it cannot be)."""
+        from backprop_ninja.checks.checker import Verdict
 
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)
-            client.worker(self.device)
+            client.worker(self.settings.device)
             learner = loader.open_file(loader.kata_file(root, self.kata), self.seconds)
         except loader.ImplError as e:
-            self.fail(Verdict(self.kata.folder, "", "wrong", "import-error", str(e),
+            self.fail(Verdict(self.kata.folder, "", Status.WRONG, "import-error", str(e),
                               report=f"diagnosis: import-error — {e}"))
         # a finding outside every step (the file's top level, a helper) stops every step alike: said once
         wide = learner.wide_finding(self.kata.step_names)
         if wide:
             sentence = wide.sentence("")
-            self.fail(Verdict(self.kata.folder, "", "wrong", wide.ident, sentence,
+            self.fail(Verdict(self.kata.folder, "", Status.WRONG, wide.ident, sentence,
                               report=f"diagnosis: {wide.ident} — {sentence}\n  {shown(wide.where)}"))
         return learner
 
-    def __call__(self, name: str) -> Verdict:
+    def __call__(self, name: str):
+        from backprop_ninja.checks.checker import check_in
+
         return self.done(check_in(self.kata, self.module, name, self.seconds))
 
-    def chain(self) -> Verdict:
+    def chain(self):
         """Run every step fed by the previous steps' outputs, as the notebook does."""
+        from backprop_ninja.checks.checker import check_chain
+
         return self.done(check_chain(self.kata, self.module, self.seconds))
 
-    def training(self, steps: int = 100) -> Verdict:
+    def training(self, steps: int = 100):
         """Train a few steps with backward() and with autograd; they must stay together."""
         from backprop_ninja.train.follow import check_training
 
-        return self.done(check_training(self.kata, self.module, steps, self.seconds, device=self.device))
+        return self.done(check_training(self.kata, self.module, steps, self.seconds, device=self.settings.device))
 
-    def done(self, verdict: Verdict) -> Verdict:
+    def done(self, verdict):
         """Record the verdict; fail the test unless it is done."""
-        self.request.node.user_properties.append(
-            (KEY, _record(verdict)))
-        if verdict.status != "done":
-            if self.show and verdict.status == "wrong":
+        self._record(verdict)
+        if verdict.status != Status.DONE:
+            if self.settings.show and verdict.status == Status.WRONG:
                 from backprop_ninja.picture import show
 
-                verdict.report += "\n" + show(verdict, self.request.config.invocation_params.dir / self.show)
-            self.fail(verdict)
+                verdict.report += "\n" + show(verdict, self.request.config.invocation_params.dir / self.settings.show)
+            raise KataFailure(verdict)
         return verdict
 
-    def fail(self, verdict: Verdict):
-        if not any(k == KEY for k, _ in self.request.node.user_properties):
-            self.request.node.user_properties.append(
-                (KEY, _record(verdict)))
+    def fail(self, verdict):
+        self._record(verdict)
         raise KataFailure(verdict)
+
+    def _record(self, verdict) -> None:
+        properties = self.request.node.user_properties
+        if not any(k == KEY for k, _ in properties):
+            properties.append((KEY, dataclasses.asdict(Record.of(verdict))))
 
 
 @pytest.fixture
@@ -249,57 +320,67 @@ def _pointer(item) -> str:
     return ""
 
 
-def _record(v: Verdict) -> tuple:
-    """What a report carries to the summary (plain strings, so it crosses xdist)."""
-    return (v.kata, v.step, v.status, v.where, v.diagnosis, v.sentence)
+def _steps_of(folder: str) -> tuple:
+    """The step names of the kata in `folder` (none for a folder that is no kata)."""
+    from backprop_ninja.models import katas
+
+    try:
+        return katas.kata(folder).step_names
+    except KeyError:
+        return ()
 
 
-def _verdict_of(report):
-    for key, value in getattr(report, "user_properties", ()):
-        if key == KEY:
-            return value
-    return None
+def shown_status(record: Record) -> Status:
+    """The word pytest's report gives a test: its verdict's status, except for a whole-kata check (the
+    chain, the training) waiting for a step (a step still todo, or one that fails its own test): WAITS."""
+    try:
+        status = Status(record.status)
+    except ValueError:  # a verdict with a word of its own: never an error of pytest's
+        return Status.WRONG
+    whole_kata = record.step and record.step not in _steps_of(record.kata)
+    if whole_kata and (status == Status.TODO or record.waits_for):
+        return Status.WAITS
+    return status
 
 
 def pytest_report_teststatus(report, config):
-    """A step still to write is TODO; the chain waiting for a wrong step, and a kata file that does
-    not load after its first report, are one word each, not one more failure block."""
-    v = _verdict_of(report)
-    if report.when != "call" or not v:
+    """A step still to write is TODO; a whole-kata check waiting for a step, WAITS; a kata file that does
+    not load, after its first report, BLOCKED: one word each, not one more failure block."""
+    record = Record.in_report(report)
+    if report.when != "call" or record is None:
         return None
-    if v[2] == "todo":
+    status = shown_status(record)
+    if status == Status.TODO:
         return "todo", "T", ("TODO", {"yellow": True})
-    if v[1] == "chain" and v[5].startswith("waits for"):
+    if status == Status.WAITS:
         return "waits", "w", ("WAITS", {"yellow": True})
-    if not v[1]:  # the kata's file as a whole: it does not load, or a line outside every step
+    if not record.step:  # the kata's file as a whole: it does not load, or a line outside every step
         first = getattr(report, "_bn_first", None)
         if first is None:
-            first = report._bn_first = v[0] not in _BROKEN_SHOWN
-            _BROKEN_SHOWN.add(v[0])
+            shown_once = config.stash[TALLY].broken_shown
+            first = report._bn_first = record.kata not in shown_once
+            shown_once.add(record.kata)
         if not first:
             return "blocked", "b", ("BLOCKED", {"yellow": True})
     return None
 
 
-_BROKEN_SHOWN: set = set()  # kata folders whose file-wide problem has been shown once
+class _Run:
+    """The hooks that need the run's config (registered per config in pytest_configure)."""
 
+    def __init__(self, config):
+        self.config = config
 
-def pytest_runtest_logreport(report):
-    """Tally each kata step's status for the closing summary."""
-    v = _verdict_of(report)
-    if report.when == "call" and v:
-        _TALLY.setdefault(v[0], {})[report.nodeid] = v
-
-
-_TALLY: dict = {}  # kata folder -> {test id: _record(verdict)}
-
-
-class _Shorten:
-    """Before pytest prints its failures: the first wrong step of each kata in full, the later ones
-    as their diagnosis line (-v, or -k naming the step, shows them in full)."""
+    def pytest_runtest_logreport(self, report):
+        """Tally each kata step's record for the closing summary."""
+        record = Record.in_report(report)
+        if report.when == "call" and record is not None:
+            self.config.stash[TALLY].records.setdefault(record.kata, {})[report.nodeid] = record
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config):
+        """Before pytest prints its failures: the first wrong step of each kata in full, the later ones
+        as their diagnosis line (-v, or -k naming the step, shows them in full)."""
         if config.get_verbosity() <= 0:
             _shorten_later_wrong(terminalreporter.stats.get("failed", []), config.getoption("keyword") or "")
         return (yield)
@@ -312,80 +393,71 @@ def _named_by(keyword: str, step: str) -> bool:
 def _shorten_later_wrong(reports, keyword: str) -> None:
     per_kata: dict = {}
     for report in reports:
-        v = _verdict_of(report)
-        if v and v[2] == "wrong" and v[0] in _KATA_FOLDERS and v[1] in katas.kata(v[0]).step_names:
-            per_kata.setdefault(v[0], []).append((katas.kata(v[0]).step_names.index(v[1]), report, v))
+        r = Record.in_report(report)
+        if r and r.status == Status.WRONG and r.step in _steps_of(r.kata):
+            per_kata.setdefault(r.kata, []).append((_steps_of(r.kata).index(r.step), report, r))
     for found in per_kata.values():
         found.sort(key=lambda x: x[0])
-        for _, report, v in found[1:]:
-            if not _named_by(keyword, v[1]):
-                kata = katas.kata(v[0])
-                report.longrepr = KataReport(f"diagnosis: {v[4]} — {v[5]}\n(the whole report: "
-                                             f"{check_command(kata.folder, kata.step_names, v[1])})")
-
-
-_KATA_FOLDERS = {k.folder for k in katas.KATAS}
+        for _, report, r in found[1:]:
+            if not _named_by(keyword, r.step):
+                report.longrepr = KataReport(f"diagnosis: {r.diagnosis} — {r.sentence}\n(the whole report: "
+                                             f"{check_command(r.kata, _steps_of(r.kata), r.step)})")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Close with: steps done per kata, the todo lines, the next step and how to get a hint."""
-    if not _TALLY:
+    from backprop_ninja.models import katas
+
+    tally = config.stash[TALLY]
+    if not tally.records:
         return
     tr = terminalreporter
     verbose = config.get_verbosity() > 0
     tr.section("backprop-ninja")
-    for folder in sorted(_TALLY):
+    for folder in sorted(tally.records):
         kata = katas.kata(folder)
-        broken = next((v for v in _TALLY[folder].values() if not v[1]), None)
+        records = list(tally.records[folder].values())
+        broken = next((r for r in records if not r.step), None)
         if broken:
             # the diagnosis above says it in full; here, what stops the kata, in a line
-            tr.write_line(f"kata {kata.number} ({kata.title}): no step checked: {broken[5].split('; ')[0]}",
+            tr.write_line(f"kata {kata.number} ({kata.title}): no step checked: {broken.sentence.split('; ')[0]}",
                           bold=True)
             continue
-        seen = {v[1]: v for v in _TALLY[folder].values()}
-        for name in [n for n in seen if n not in kata.step_names]:
-            seen.pop(name)  # the chain and other whole-kata checks are not steps
-        todo = [v for v in _TALLY[folder].values() if v[2] == "todo"]
-        for v in todo if verbose else todo[:1]:
-            place = shown(v[3]) if v[1] in kata.step_names else v[5]
-            tr.write_line(f"todo  {v[1]:<16} {place}", yellow=True)
+        seen = {r.step: r for r in records if r.step in kata.step_names}  # the chain and the like are no steps
+        todo = [r for r in records if r.status == Status.TODO and r.step in kata.step_names]
+        for r in todo if verbose else todo[:1]:
+            tr.write_line(f"todo  {r.step:<16} {shown(r.where)}", yellow=True)
         if len(todo) > 1 and not verbose:
             tr.write_line(f"todo  … and {len(todo) - 1} more (pytest -v lists them)", yellow=True)
-        chain = seen_chain(_TALLY[folder])
-        if chain and chain[2] == "wrong" and chain[5].startswith("waits for"):
-            tr.write_line(f"chain {chain[5]}", yellow=True)
+        chain = next((r for r in records if r.step == "chain"), None)
+        if chain and chain.status == Status.WRONG and chain.waits_for:
+            tr.write_line(f"chain {chain.sentence}", yellow=True)
         done, known = _done(config, kata, seen)
         unknown = len(kata.steps) - known
         tr.write_line(f"kata {kata.number} ({kata.title}): {done}/{len(kata.steps)} steps done"
                       + (f" ({unknown} not checked yet: run pytest katas/{folder})" if unknown else ""),
                       bold=True)
-        nxt = next((seen[n] for n in kata.step_names if n in seen and seen[n][2] != "done"), None)
+        nxt = next((seen[n] for n in kata.step_names if n in seen and seen[n].status != Status.DONE), None)
         if nxt:
-            tr.write_line(f"next: {nxt[1]} — {shown(nxt[3])}   hint: {hint_command(kata, nxt[1])}")
+            tr.write_line(f"next: {nxt.step} — {shown(nxt.where)}   hint: {hint_command(kata, nxt.step)}")
         elif done == len(kata.steps):
             # a whole-kata check (the chain, training beside autograd) can still fail: never say "done" over it
-            whole = [v for v in _TALLY[folder].values() if v[1] not in kata.step_names and v[2] == "wrong"]
+            whole = [r for r in records if r.step not in kata.step_names and r.status == Status.WRONG]
             if whole:
-                tr.write_line(f"every step of kata {kata.number} passes its own test, but {whole[0][1]} does not: "
-                              f"{whole[0][4]} (see its report above)", yellow=True)
+                tr.write_line(f"every step of kata {kata.number} passes its own test, but {whole[0].step} does "
+                              f"not: {whole[0].diagnosis} (see its report above)", yellow=True)
             else:
                 tr.write_line(f"every step of kata {kata.number} is done", green=True)
-    _TALLY.clear()
-    _BROKEN_SHOWN.clear()
-
-
-def seen_chain(tally: dict):
-    return next((v for v in tally.values() if v[1] == "chain"), None)
 
 
 CACHE = "backprop_ninja/steps"  # kata folder -> {step: [hash of its source, status]}
 
 
-def _done(config, kata: katas.Kata, seen: dict) -> tuple[int, int]:
+def _done(config, kata, seen: dict) -> tuple[int, int]:
     """(steps done, steps whose status is known): those run now, and, under -k, the others as last
     checked while their source has not changed since (pytest's cache)."""
     cache = getattr(config, "cache", None)
-    path = next((v[3].rpartition(":")[0] for v in seen.values() if v[3]), "")
+    path = next((r.where.rpartition(":")[0] for r in seen.values() if r.where), "")
     sources = _step_sources(path)
     stored = cache.get(CACHE, {}) if cache is not None else {}
     mine = dict(stored.get(kata.folder, {}))
@@ -393,14 +465,14 @@ def _done(config, kata: katas.Kata, seen: dict) -> tuple[int, int]:
     for name in kata.step_names:
         key = _key(sources.get(name))
         if name in seen:
-            status[name] = seen[name][2]
+            status[name] = seen[name].status
             if key:
-                mine[name] = [key, seen[name][2]]
+                mine[name] = [key, seen[name].status]
         elif key and name in mine and mine[name][0] == key:
             status[name] = mine[name][1]
     if cache is not None and path:
         cache.set(CACHE, {**stored, kata.folder: mine})
-    return sum(s == "done" for s in status.values()), len(status)
+    return sum(s == Status.DONE for s in status.values()), len(status)
 
 
 def _step_sources(path: str) -> dict:
@@ -427,7 +499,9 @@ def _key(source) -> str:
     return hashlib.sha256(f"{release}\n{source}".encode()).hexdigest()[:16] if source else ""
 
 
-def hint_command(kata: katas.Kata, step: str) -> str:
+def hint_command(kata, step: str) -> str:
     """The exact command that shows the first hint of a step."""
+    from backprop_ninja.models import hints, katas
+
     shared = [k for k in katas.KATAS if step in k.step_names]
-    return f"backprop-ninja hint {step}" + (f" --kata {kata.number}" if len(shared) > 1 else "")
+    return hints.command(step, kata.number if len(shared) > 1 else None)

@@ -155,3 +155,33 @@ def test_status_refuses_a_step_timeout_that_is_not_a_positive_number(value, caps
         cli.main(["status", f"--step-timeout={value}"])
     assert stop.value.code == 2
     assert "--step-timeout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("top, said", [
+    ("import os; os._exit(7)\n", "ends the Python process while loading (the Python process ended (exit code 7))"),
+    ("import ctypes; ctypes.string_at(0)\n", "crashes Python while loading"),
+    ("while True:\n    pass\n", "does not finish loading within 2 s"),
+])
+def test_show_gives_a_file_that_exits_crashes_or_hangs_at_import_the_verdict_status_gives(project, capsys,
+                                                                                          top, said):
+    """show opens the file as status does (scan, then the worker): it never runs in show's own process."""
+    from backprop_ninja import cli
+    from backprop_ninja.commands.status import survey
+
+    path = project / "katas" / "01_atomic_graph" / "atomic_graph.py"
+    path.write_text(top + (project / "reference" / "01_atomic_graph" / "atomic_graph.py").read_text())
+    (state, *_) = survey(project / "katas", seconds=2)
+    assert said in state.problem
+    assert cli.main(["show", "dprobs", "--step-timeout", "2"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == f"backprop-ninja show: {state.problem}\n" and captured.out == ""
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "0", "soon"])
+def test_show_refuses_a_step_timeout_that_is_not_a_positive_number(value, capsys):
+    from backprop_ninja import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["show", "dprobs", f"--step-timeout={value}"])
+    assert stop.value.code == 2
+    assert "--step-timeout" in capsys.readouterr().err

@@ -13,6 +13,9 @@ from backprop_ninja.models.katas import kata
 
 pytest_plugins = ["pytester"]
 pytest.importorskip("matplotlib")
+# imported here, once: a pytester run in this process forgets the modules it imported, and a figure built from
+# a second import of matplotlib.figure rejects the first import's GridSpec (the order xdist picks decides)
+import matplotlib.figure  # noqa: E402, F401
 
 REFERENCE = kata_module("reference", kata("01"))
 PNG = b"\x89PNG\r\n\x1a\n"

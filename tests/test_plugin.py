@@ -30,7 +30,8 @@ def solved_except(pytester, old: str, new: str, folder="mine"):
 def test_stubs_fail_every_item_as_one_todo_line_and_name_dlogprobs_next(tree):
     result = tree.runpytest_inprocess("katas/01_atomic_graph")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert result.parseoutcomes() == {"todo": 27}
+    # todo counts the steps, as "0/26 steps done" and status do; the chain is no step: it waits for them
+    assert result.parseoutcomes() == {"todo": 26, "waits": 1}
     result.stdout.fnmatch_lines(["*todo  dlogprobs *katas/01_atomic_graph/atomic_graph.py:*",
                                  "*0/26 steps done*",
                                  "next: dlogprobs — *hint: backprop-ninja hint dlogprobs"])
@@ -134,7 +135,7 @@ def test_later_wrong_steps_show_their_diagnosis_line_and_the_first_its_whole_rep
 
 def test_todo_steps_after_the_first_collapse_into_one_line_unless_verbose(tree):
     result = tree.runpytest_inprocess("katas/01_atomic_graph")
-    result.stdout.fnmatch_lines(["todo  dlogprobs *", "todo  … and 26 more (pytest -v lists them)"])
+    result.stdout.fnmatch_lines(["todo  dlogprobs *", "todo  … and 25 more (pytest -v lists them)"])
     assert "todo  dprobs" not in result.stdout.str()
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "-v")
     result.stdout.fnmatch_lines(["todo  dlogprobs *", "todo  dprobs *"])
@@ -235,15 +236,52 @@ def test_device_has_an_ini_twin_and_cpu_runs_every_check(tree):
     tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "reference").assert_outcomes(passed=27)
 
 
-def test_a_device_that_is_not_there_is_one_sentence(tree):
+def test_a_device_that_is_not_there_is_a_usage_error_in_one_sentence(tree):
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     result = tree.runpytest_inprocess("katas/01_atomic_graph", "--impl", "reference", "--device", "cuda",
                                       "-k", "dprobs")
-    result.stdout.fnmatch_lines(["*diagnosis: device — --device cuda is not usable here*"])
-    assert "Traceback" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --device cuda is not usable here (*): leave out --device to check on the CPU"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+@pytest.mark.parametrize("args, said", [
+    (("--device", "meta"), "ERROR: --device meta holds shapes but no numbers, so no gradient can be compared on it: "
+                           "use cpu or cuda"),
+    (("--device", "nonsense"), "ERROR: --device nonsense is not a device torch knows: use cpu or cuda"),
+    (("--impl", "x" * 5000), "ERROR: --impl xxx*…x* (5,000 characters): the operating system refuses this path "
+                             "(File name too long); give a shorter, plain path"),
+    (("--show", "y" * 5000), "ERROR: --show yyy*(5,000 characters): the operating system refuses this path*"),
+    (("--step-timeout", "0"), "ERROR: --step-timeout 0: give the time limit per step as a number of seconds above 0*"),
+])
+def test_an_option_the_checks_cannot_use_is_a_usage_error_in_one_sentence(tree, args, said):
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", *args, "-k", "dprobs")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([said])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert len([line for line in result.stderr.lines if line.strip()]) == 1
+
+
+def test_an_impl_from_the_environment_the_system_refuses_is_named_as_the_variable(tree, monkeypatch):
+    monkeypatch.setenv("BACKPROP_NINJA_IMPL", "z" * 5000)
+    result = tree.runpytest_inprocess("katas/01_atomic_graph", "-k", "dprobs")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: $BACKPROP_NINJA_IMPL zzz*: the operating system refuses this path*"])
+
+
+def test_importing_the_plugin_does_no_work():
+    """No torch, no worker, no file read at import: the plugin works in pytest's hooks."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import backprop_ninja.plugin as p; from backprop_ninja.sandbox import client; "
+            "print('torch' in sys.modules, client._WORKER is None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                         env=None).stdout.split()
+    assert out == ["False", "True"]
 
 
 def test_a_kata_whose_steps_pass_but_whose_training_fails_is_never_called_done(pytester):

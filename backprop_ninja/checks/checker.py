@@ -22,10 +22,9 @@ from backprop_ninja.models.katas import Kata, Step
 from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox import scan
 from backprop_ninja.sandbox.guard import Remote, call_step
+from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 from backprop_ninja.sandbox.results import Returned
 from backprop_ninja.sandbox.source import module_names, step_lines, step_source
-
-DEFAULT_SECONDS = 10.0  # per call of a step; a runaway loop is stopped, not waited for
 
 
 @dataclasses.dataclass
@@ -40,6 +39,7 @@ class Verdict:
     # wrong values only: (probe label, target, yours, autograd's) of the first failing probe, for a
     # picture (backprop_ninja.picture); tensors, so it stays in the process that checked
     first_failure: tuple = ()
+    waits_for: str = ""  # a whole-kata check (the chain) stopped at a step that fails its own test: that step
 
     @property
     def line(self) -> str:
@@ -511,7 +511,7 @@ def _chain_stops_at(kata: Kata, module, name: str, seconds: float, rows, what: s
     if own.status != "done":
         sentence = f"waits for {name}: fix it first ({command})"
         return Verdict(kata.folder, "chain", "wrong", own.diagnosis or "wrong-values", sentence,
-                       report=f"chain: {sentence}")
+                       report=f"chain: {sentence}", waits_for=name)
     if what:
         sentence = (f"{name} passes its own test but fails inside the chain ({what}), fed by your own "
                     "upstream gradients: check what it assumes about its inputs")

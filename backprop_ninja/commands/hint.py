@@ -1,7 +1,9 @@
 """`backprop-ninja hint STEP [--level 1|2|3] [--kata KATA]`: progressive hints from hints.toml.
 
 Kept free of torch (and of backprop_ninja.models.katas, which imports it): a hint
-is text, and it should appear at once. The katas and their steps come from
+is text, and it should appear at once. The kata lookup (paths.names_kata), the stub
+detector (sandbox/scan.stubs) and the hint line (models/hints.command) are the ones
+every face uses. The katas and their steps come from
 katas/NN_name/hints.toml of the repository (one table per step, in order);
 whether a step is still a stub is read from the learner's file with `ast`.
 """
@@ -17,7 +19,9 @@ import textwrap
 from pathlib import Path
 
 from backprop_ninja.models import paths
-from backprop_ninja.models.paths import repo_root
+from backprop_ninja.models.hints import command
+from backprop_ninja.models.paths import names_kata, repo_root
+from backprop_ninja.sandbox import scan
 
 LEVEL_NAMES = {1: "what to look at", 2: "the rule", 3: "nearly the line"}
 
@@ -48,8 +52,7 @@ class KataHints:
         return Path(self.folder[3:] + ".py")
 
     def matches(self, key: str) -> bool:
-        key = key.strip().rstrip("/").split("/")[-1]
-        return key in (self.folder, self.number, self.number.lstrip("0"), self.folder[3:])
+        return names_kata(key, self.folder)
 
 
 def all_hints(root: Path | None = None, katas_dir: Path | None = None) -> list[KataHints]:
@@ -66,8 +69,8 @@ def all_hints(root: Path | None = None, katas_dir: Path | None = None) -> list[K
 
 
 def is_stub(path: Path, step: str) -> bool:
-    """True when `step` in the file at `path` still raises NotImplementedError (or the file or
-    function is missing, or the file does not parse: nothing there is done)."""
+    """True when `step` in the file at `path` is still a stub (or the file or function is missing, or the
+    file does not parse: nothing there is done)."""
     try:
         return step in stubs(path.read_text(encoding="utf-8"), [step])
     except (OSError, ValueError):
@@ -75,35 +78,15 @@ def is_stub(path: Path, step: str) -> bool:
 
 
 def stubs(source: str, steps) -> set[str]:
-    """The names in `steps` that `source` leaves undone: a def that raises NotImplementedError, or
-    no def at all (all of them when the source does not parse)."""
+    """The names in `steps` that `source` leaves undone: a stub (scan.stubs, the one stub detector), or no
+    def at all (all of them when the source does not parse)."""
     try:
         tree = ast.parse(source)
+        stubbed = scan.stubs(source)
     except (SyntaxError, ValueError):
         return set(steps)
-    written = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name in steps and not _raises_not_implemented(node):
-            written.add(node.name)
+    written = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)} - stubbed
     return set(steps) - written
-
-
-def _raises_not_implemented(fn: ast.FunctionDef) -> bool:
-    for node in ast.walk(fn):
-        if isinstance(node, ast.Raise) and node.exc is not None:
-            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
-            if isinstance(exc, ast.Name) and exc.id == "NotImplementedError":
-                return True
-    return False
-
-
-def command(step: str, number: str | None = None, level: int | None = None, call: bool = False) -> str:
-    """The command line that shows that hint (with call=True, the notebook's hint(...) call)."""
-    if call:
-        return (f"hint({step!r}" + (f", level={level}" if level and level > 1 else "")
-                + (f", kata={number!r}" if number else "") + ")")
-    return (f"backprop-ninja hint {step}" + (f" --kata {number}" if number else "")
-            + (f" --level {level}" if level and level > 1 else ""))
 
 
 def check_command(kata: KataHints, step: str) -> str:

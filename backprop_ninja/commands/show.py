@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 
+from backprop_ninja.commands.status import seconds_option
 from backprop_ninja.models.paths import shown
 
 
@@ -22,7 +23,7 @@ def register(subparsers) -> None:
                    help="the kata, for a step name two katas share (dlogits: 01 or 02; dhprebn: 01 or 03)")
     p.add_argument("--impl", metavar="PATH", default=None, help="check the modules under PATH (default katas/)")
     p.add_argument("--out", metavar="DIR", default=None, help="where the PNG goes (default .backprop-ninja/pictures)")
-    p.add_argument("--step-timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--step-timeout", type=seconds_option, default=None, metavar="SECONDS",
                    help="stop a step that runs longer than this (default 10)")
     p.set_defaults(func=run)
 
@@ -31,7 +32,7 @@ def run(args) -> int:
     from backprop_ninja import picture
     from backprop_ninja.checks.checker import DEFAULT_SECONDS, check_in
     from backprop_ninja.models import katas
-    from backprop_ninja.sandbox import loader
+    from backprop_ninja.sandbox import client, loader
 
     def fail(message: str, code: int = 1) -> int:
         print(f"backprop-ninja show: {message}", file=sys.stderr)
@@ -45,11 +46,17 @@ def run(args) -> int:
         where = f"kata {having[0].number}" if having else "any kata"
         return fail(f"no step {args.step!r} in {where}; `backprop-ninja hint {args.step}` lists the steps", 2)
     kata = having[0]
+    seconds = args.step_timeout or DEFAULT_SECONDS
     try:
-        module = loader.load(loader.kata_file(loader.impl_root(args.impl), kata))
+        path = loader.kata_file(loader.impl_root(args.impl), kata)
+        client.start()  # its import of torch overlaps this process's
+        module = loader.open_file(path, seconds)  # read, then imported in the worker, as status and pytest do
     except loader.ImplError as e:
         return fail(str(e))
-    verdict = check_in(kata, module, args.step, args.step_timeout or DEFAULT_SECONDS)
+    wide = module.wide_finding(kata.step_names)
+    if wide:  # a line outside every step stops every step alike: status's words
+        return fail(f"{wide.ident}: {wide.sentence('')}; remove line {wide.line} of {shown(str(path))}")
+    verdict = check_in(kata, module, args.step, seconds)
     others = [k.number for k in katas.KATAS if k is not kata and args.step in k.step_names]
     note = (f"\n(this is kata {kata.number}'s {args.step}; kata {others[0]}'s: backprop-ninja show {args.step} "
             f"--kata {others[0]})") if others else ""

@@ -7,6 +7,7 @@ the whole survey takes about a second once torch is imported.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import io
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 
 from backprop_ninja.models.paths import shown
+from backprop_ninja.sandbox.loader import step_seconds
 
 MISSING = "not in this checkout"
 
@@ -28,23 +30,17 @@ def register(subparsers) -> None:
     p.add_argument("--impl", metavar="PATH", default=None,
                    help="check the kata modules under PATH, a tree shaped like katas/ (e.g. reference); "
                         "also $BACKPROP_NINJA_IMPL")
-    p.add_argument("--step-timeout", type=_seconds, default=None, metavar="SECONDS",
+    p.add_argument("--step-timeout", type=seconds_option, default=None, metavar="SECONDS",
                    help="stop a step that runs longer than this (default 10)")
     p.set_defaults(func=run)
 
 
-def _seconds(text: str) -> float:
-    """A time limit in seconds, above 0 (argparse names the option when this raises)."""
-    import argparse
-    import math
-
+def seconds_option(text: str) -> float:
+    """--step-timeout for argparse (status's and show's): loader.step_seconds, a usage error otherwise."""
     try:
-        value = float(text)
+        return step_seconds(text)
     except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (e.g. 10)")
-    return value
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0 (e.g. 10)") from None
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import torch
 
 from backprop_ninja.models import gpt, lecture
 from backprop_ninja.models.lecture import Config
-from backprop_ninja.models.paths import repo_root  # noqa: F401  (where the katas live; re-exported)
+from backprop_ninja.models.paths import names_kata, repo_root  # noqa: F401  (repo_root: where the katas live; re-exported)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,8 +154,8 @@ KATAS = (
 
 def kata(key: str) -> Kata:
     """Find a kata by folder name, number ("01", "1") or name ("atomic_graph")."""
-    key = key.strip().rstrip("/").split("/")[-1]
     for k in KATAS:
-        if key in (k.folder, k.number, k.number.lstrip("0"), k.folder[3:]):
+        if names_kata(key, k.folder):
             return k
-    raise KeyError(f"no kata {key!r}; the katas are {', '.join(k.folder for k in KATAS)}")
+    raise KeyError(f"no kata {key.strip().rstrip('/').split('/')[-1]!r}; the katas are "
+                   f"{', '.join(k.folder for k in KATAS)}")

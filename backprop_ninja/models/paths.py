@@ -19,6 +19,13 @@ def repo_root(start: Path | None = None) -> Path | None:
 KATA_HINTS = "katas/[0-9][0-9]_*/hints.toml"  # one per kata folder
 
 
+def names_kata(key: str, folder: str) -> bool:
+    """`key` names the kata in `folder` (01_atomic_graph): its folder, its number ("01", "1") or its name
+    ("atomic_graph"); a path ending in the folder too. The one kata lookup (katas.kata, and hint's without torch)."""
+    key = key.strip().rstrip("/").split("/")[-1]
+    return key in (folder, folder[:2], folder[:2].lstrip("0"), folder[3:])
+
+
 def shipped_katas() -> Path:
     """The pristine katas/ that came with the package: the wheel's backprop_ninja/kata_files
     (package data), or the katas/ beside the package in a clone (an editable install)."""

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from backprop_ninja.models.katas import Kata, repo_root
+from backprop_ninja.models.paths import repo_root
+
+if TYPE_CHECKING:  # torch-free at import: the command line reads its options before torch loads
+    from backprop_ninja.models.katas import Kata
 
 ENV = "BACKPROP_NINJA_IMPL"
+DEFAULT_SECONDS = 10.0  # per import of a file and per call of a step; a runaway loop is stopped, not waited for
 
 
 class ImplError(Exception):
@@ -36,6 +42,9 @@ def impl_root(option: str | None = None, base: Path | None = None) -> Path:
             raise ImplError("no kata repository here: run this inside your clone of backprop-ninja "
                             "(the folder that holds katas/ and reference/), or pass --impl PATH")
         return root / "katas"
+    name = "--impl" if option else f"${ENV}"
+    if refused(chosen, name):
+        raise ImplError(refused(chosen, name))
     path = Path(chosen).expanduser()
     if not path.is_absolute() and not path.exists() and root is not None and (root / path).exists():
         path = root / path
@@ -43,6 +52,35 @@ def impl_root(option: str | None = None, base: Path | None = None) -> Path:
         raise ImplError(f"--impl {chosen}: no such folder; give a tree shaped like katas/ "
                         "(e.g. --impl reference)")
     return path.resolve()
+
+
+def refused(path: str, name: str = "--impl") -> str:
+    """Why the operating system refuses to look `path` up (too long, a NUL byte, no permission), as a
+    sentence naming the option; "" when it can look (a path that does not exist is not refused)."""
+    try:
+        os.stat(Path(path).expanduser())
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    except (OSError, ValueError) as e:
+        why = getattr(e, "strerror", None) or str(e)
+        shown = path if len(path) <= 60 else f"{path[:40]}…{path[-19:]} ({len(path):,} characters)"
+        return f"{name} {shown}: the operating system refuses this path ({why}); give a shorter, plain path"
+    return ""
+
+
+def step_seconds(text, option: str = "--step-timeout") -> float:
+    """A time limit given as text (`--step-timeout 5`): seconds above 0, or a ValueError naming `option`.
+
+    The one reading of the option: pytest's, status's and show's.
+    """
+    try:
+        seconds = float(text)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{option} {text}: give the time limit per step as a number of seconds above 0, "
+                         f"e.g. {option} {DEFAULT_SECONDS:g}")
+    return seconds
 
 
 def kata_file(root: Path, kata: Kata) -> Path:
