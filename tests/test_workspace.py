@@ -123,3 +123,41 @@ def test_a_workspace_has_every_kata_folder_and_a_pytest_ini(tmp_path):
     folders = init.make(tmp_path / "ws", ROOT / "katas")
     assert folders == sorted(p.name for p in (ROOT / "katas").glob("[0-9][0-9]_*") if (p / "hints.toml").exists())
     assert "testpaths = katas" in (tmp_path / "ws" / "pytest.ini").read_text()
+
+
+def test_the_stubs_as_shipped_are_the_katas_of_the_repository():
+    """backprop_ninja/stubs/ (what init writes, from any install) holds each kata's stub and notebook exactly
+    as katas/ has them in the repository: a stub or notebook changed in one place only fails here."""
+    from backprop_ninja.models.paths import shipped_stubs
+
+    shipped = {p.relative_to(shipped_stubs()).as_posix() for p in shipped_stubs().glob("*/*") if p.is_file()}
+    expected = set()
+    for folder in sorted((ROOT / "katas").glob("[0-9][0-9]_*")):
+        for suffix in (".py", ".ipynb"):
+            expected.add(f"{folder.name}/{folder.name[3:]}{suffix}")
+    assert shipped == expected
+    for name in sorted(expected):
+        assert (shipped_stubs() / name).read_bytes() == (ROOT / "katas" / name).read_bytes(), \
+            f"backprop_ninja/stubs/{name} differs from katas/{name}: cp katas/{name} backprop_ninja/stubs/{name}"
+
+
+def test_init_writes_the_stubs_as_shipped_never_the_learners_solved_working_copy(tmp_path):
+    """An editable install's katas/ is the learner's clone: a solved stub there stays out of the workspace."""
+    clone = tmp_path / "clone" / "katas"
+    shutil.copytree(ROOT / "katas", clone, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    for name in ("02_cross_entropy/cross_entropy.py", "03_batchnorm/batchnorm.py"):
+        shutil.copy2(ROOT / "reference" / name, clone / name)
+    notebook = clone / "02_cross_entropy" / "cross_entropy.ipynb"
+    notebook.write_text(notebook.read_text().replace("raise NotImplementedError", "return logits  # mine"))
+    init.make(tmp_path / "ws", clone)
+    for folder in sorted((ROOT / "katas").glob("[0-9][0-9]_*")):
+        for f in folder.iterdir():
+            if f.suffix in (".py", ".md", ".toml", ".ipynb"):
+                assert (tmp_path / "ws" / "katas" / folder.name / f.name).read_bytes() == f.read_bytes(), f
+
+
+def test_the_wheel_carries_the_stubs_as_shipped(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for folder in sorted((ROOT / "katas").glob("[0-9][0-9]_*")):
+        for suffix in (".py", ".ipynb"):
+            assert f"backprop_ninja/stubs/{folder.name}/{folder.name[3:]}{suffix}" in names

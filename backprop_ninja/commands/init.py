@@ -1,7 +1,9 @@
 """`backprop-ninja init DIR`: a learner's workspace from the installed package, no clone needed.
 
 DIR gets katas/ (stubs, tests, hints and notebooks, as the package shipped
-them; never the solutions), a pytest.ini so that a bare `pytest` runs the
+them, never the solutions: each stub and notebook comes from
+backprop_ninja/stubs/, never from a learner's working copy, also from an
+editable install of a clone), a pytest.ini so that a bare `pytest` runs the
 katas, a .gitignore, and a git repository with one first commit, so that
 `backprop-ninja reset KATA` can restore a stub from history.
 """
@@ -13,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backprop_ninja.models.paths import shipped_katas, shown
+from backprop_ninja.models.paths import shipped_katas, shipped_stubs, shown
 
 PYTEST_INI = """\
 # A backprop-ninja workspace: `pytest` runs every kata, `pytest katas/01_atomic_graph -k dprobs` one step.
@@ -48,9 +50,14 @@ def _git(dest: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def make(dest: Path, source: Path | None = None) -> list[str]:
-    """Write the workspace into `dest`; return the kata folders copied."""
+def make(dest: Path, source: Path | None = None, stubs: Path | None = None) -> list[str]:
+    """Write the workspace into `dest`; return the kata folders copied.
+
+    Each kata folder of `source` (the package's katas/: tests, hints, READMEs) is copied, then its
+    stub and notebook are written from `stubs` (the stubs as shipped), whatever `source` holds.
+    """
     source = source or shipped_katas()
+    stubs = stubs or shipped_stubs()
     folders = sorted(p.parent for p in source.glob("[0-9][0-9]_*/hints.toml"))
     for folder in folders:
         target = dest / "katas" / folder.name
@@ -58,6 +65,9 @@ def make(dest: Path, source: Path | None = None) -> list[str]:
         for pattern in KATA_FILES:
             for f in sorted(folder.glob(pattern)):
                 shutil.copy2(f, target / f.name)
+        for pattern in KATA_FILES:
+            for f in sorted((stubs / folder.name).glob(pattern)):
+                shutil.copy2(f, target / f.name)  # the stub and its notebook, as shipped
     (dest / "pytest.ini").write_text(PYTEST_INI, encoding="utf-8")
     (dest / ".gitignore").write_text(GITIGNORE, encoding="utf-8")
     return [f.name for f in folders]

@@ -27,11 +27,19 @@ def names_kata(key: str, folder: str) -> bool:
 
 
 def shipped_katas() -> Path:
-    """The pristine katas/ that came with the package: the wheel's backprop_ninja/kata_files
-    (package data), or the katas/ beside the package in a clone (an editable install)."""
+    """The katas/ that came with the package: the wheel's backprop_ninja/kata_files (package data), or
+    the katas/ beside the package in a clone (an editable install: the learner's working copy, whose
+    stubs may be solved; shipped_stubs() has them as shipped)."""
     package = Path(__file__).resolve().parents[1]  # backprop_ninja/
     wheel = package / "kata_files"
     return wheel if wheel.is_dir() else package.parent / "katas"
+
+
+def shipped_stubs() -> Path:
+    """The stubs as shipped: backprop_ninja/stubs/<folder>/ holds each kata's stub and its notebook (the
+    files a learner writes in), in the wheel and in a clone alike, so never a learner's working copy
+    (tests/test_workspace.py proves they are katas/'s files of the repository)."""
+    return Path(__file__).resolve().parents[1] / "stubs"
 
 
 def check_command(folder: str, steps, step: str) -> str:
