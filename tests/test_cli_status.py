@@ -143,3 +143,20 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(argv):
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0, err
     assert err == ""
+
+
+@pytest.mark.parametrize("command", [["status"], ["show", "dprobs"]])
+def test_an_impl_path_the_system_refuses_is_one_sentence(command, capsys):
+    code, out, err = status(capsys, *command, "--impl", "x" * 5000)
+    assert code == 1 and out == ""
+    assert err.startswith(f"backprop-ninja {command[0]}: --impl xxx")
+    assert err.rstrip().endswith("(5,000 characters): the operating system refuses this path (File name too long); "
+                                 "give a shorter, plain path")
+
+
+def test_a_status_is_a_str_enum_that_compares_with_the_verdicts_words():
+    from backprop_ninja.checks.status import Status
+
+    assert [s.value for s in Status] == ["done", "wrong", "todo", "waits", "blocked"]
+    assert Status.DONE == "done" and {"todo": 1}[Status.TODO] == 1 and f"{Status.WAITS:<6}|" == "waits |"
+    assert Status("wrong") is Status.WRONG and str(Status.BLOCKED) == "blocked"
