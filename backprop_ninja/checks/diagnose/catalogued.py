@@ -16,13 +16,19 @@ def kata_of(step: Step) -> Kata | None:
     return next((k for k in KATAS if any(s is step for s in k.steps)), None)
 
 
-def catalogued_form(step: Step, target: str, got, probe: Probe):
-    """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any."""
+def catalogued_form(step: Step, target: str, got, probe: Probe, ids: tuple = ()):
+    """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any.
+
+    With `ids`, only mistakes with one of those ids, and the same dtype as got (a float64 answer
+    where float32 belongs is named by a `dtype` mistake, not by one with other numbers).
+    """
     kata = kata_of(step)
     if kata is None:
         return None
     for m, theirs in _mistake_results(kata, step, target, probe):
-        if theirs.shape != got.shape or theirs.requires_grad:
+        if theirs.shape != got.shape or theirs.requires_grad or (ids and m.id not in ids):
+            continue
+        if ids and theirs.dtype != got.dtype:
             continue
         theirs = theirs.to(got.dtype)
         fin = torch.isfinite(got)
