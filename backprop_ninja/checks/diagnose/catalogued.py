@@ -20,7 +20,9 @@ def catalogued_form(step: Step, target: str, got, probe: Probe, ids: tuple = ())
     """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any.
 
     With `ids`, only mistakes with one of those ids, and the same dtype as got (a float64 answer
-    where float32 belongs is named by a `dtype` mistake, not by one with other numbers).
+    where float32 belongs is named by a `dtype` mistake, not by one with other numbers); the values
+    are then compared in the dtype autograd's has (NumPy's float64 differs from a float32 line in
+    its last float32 digits, whatever order it promoted in).
     """
     kata = kata_of(step)
     if kata is None:
@@ -30,10 +32,14 @@ def catalogued_form(step: Step, target: str, got, probe: Probe, ids: tuple = ())
             continue
         if ids and theirs.dtype != got.dtype:
             continue
-        theirs = theirs.to(got.dtype)
-        fin = torch.isfinite(got)
-        if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(got), torch.isnan(theirs))
-                and close(torch.where(fin, got, 0), torch.where(fin, theirs, 0),
+        mine = got
+        if ids:
+            want = probe.expected[step.targets.index(target)].dtype
+            mine, theirs = got.to(want), theirs.to(want)
+        theirs = theirs.to(mine.dtype)
+        fin = torch.isfinite(mine)
+        if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(mine), torch.isnan(theirs))
+                and close(torch.where(fin, mine, 0), torch.where(fin, theirs, 0),
                           probe.scales[step.targets.index(target)])):
             return m.id, m.sentence
     return None

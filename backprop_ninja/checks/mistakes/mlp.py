@@ -144,12 +144,13 @@ def dfch_second_term_without_fch(fch, dfch_gelu):
 
 
 @mistake(K, "dfch", "dtype",
-         "dfch is float64 while fch is float32: NumPy promoted it (a np.float64 constant such as "
-         "np.sqrt(2/np.pi) times a float32 array gives float64) and torch.from_numpy kept float64; "
+         "dfch is float64 while fch is float32, its values right: NumPy promoted it (a np.float64 constant "
+         "such as np.sqrt(2/np.pi) times a float32 array gives float64) and torch.from_numpy kept float64; "
          "end with .to(fch.dtype)")
 def dfch_numpy_float64(fch, dfch_gelu):
-    t = torch.tanh(S * (fch + 0.044715 * fch**3))
-    return ((0.5 * (1 + t) + 0.5 * fch * (1 - t**2) * S * (1 + 3 * 0.044715 * fch**2)) * dfch_gelu).double()
+    x = fch.double()  # NumPy computes the whole line in float64 once one operand is float64
+    t = torch.tanh(S * (x + 0.044715 * x**3))
+    return (0.5 * (1 + t) + 0.5 * x * (1 - t**2) * S * (1 + 3 * 0.044715 * x**2)) * dfch_gelu
 
 
 # --- dx(W_fc, dfch) ----------------------------------------------------------------------------
