@@ -9,10 +9,11 @@ from __future__ import annotations
 import inspect
 import sys
 
-from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_step
+from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_step, feedable
 from backprop_ninja.models.katas import KATAS, Kata
 from backprop_ninja.models.katas import kata as find_kata
 from backprop_ninja.models.paths import shown
+from backprop_ninja.sandbox.shipping import globals_read
 
 
 class NotebookVerdict(Verdict):
@@ -75,6 +76,31 @@ def _unknown(step: str) -> str:
             + f"; the steps:\n{steps}")
 
 
+def _forward_globals(kata: Kata, fn) -> list[str]:
+    """The kata's forward values (tensors: counts, hprebn, ...) that `fn` reads from the notebook's globals.
+
+    The set-up cell puts the lecture-size values there; the checks feed a step
+    its inputs at other sizes too, so a value read from there is the wrong one.
+    """
+    import torch
+
+    if kata.graph is None:
+        return []
+    params = set(_params(fn) or ())
+    names = set(feedable(kata))
+    return [n for n, v in globals_read(fn).items() if n in names and n not in params and torch.is_tensor(v)]
+
+
+def _reads_globals(kata: Kata, step: str, fn, names: list[str]) -> NotebookVerdict:
+    """A `signature` verdict: the step takes a forward value from the notebook instead of as a parameter."""
+    them = ", ".join(f"`{n}`" for n in names)
+    sentence = (f"{step} reads {them} from the notebook's globals, where the set-up cell left the lecture-size "
+                f"value{'s' if len(names) > 1 else ''}; the checks feed each step its inputs at other sizes too: "
+                f"add {them} to {step}'s parameters, e.g. def {step}({', '.join([*(_params(fn) or ()), *names])})")
+    return NotebookVerdict(kata.folder, step, "wrong", "signature", sentence,
+                           report=f"{step}: not checked\ndiagnosis: signature — {sentence}")
+
+
 def _caller_function(name: str):
     """The object called `name` where check() was called from (its locals, then its globals)."""
     frame = inspect.currentframe()
@@ -133,7 +159,11 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
             print(verdict.report)
         verdict.printed = not quiet
         return verdict
-    verdict = NotebookVerdict(**vars(check_step(chosen, step, fn, seconds)))
+    borrowed = _forward_globals(chosen, fn)
+    if borrowed:
+        verdict = _reads_globals(chosen, str(step), fn, borrowed)
+    else:
+        verdict = NotebookVerdict(**vars(check_step(chosen, step, fn, seconds)))
     if not quiet:
         if verdict.status == "done":
             configs = ", ".join(c.label for c in chosen.configs)

@@ -211,7 +211,7 @@ def test_values_right_only_at_the_lecture_sizes_are_hard_coded_with_a_guess():
 
 def test_a_slip_only_float64_sees_is_named_as_such():
     v = verdict("dbnvar", lambda bnvar, dbnvar_inv: -0.5 * (bnvar + 1.001e-5) ** -1.5 * dbnvar_inv)
-    assert v.diagnosis == "wrong-values"
+    assert v.diagnosis == "precision"
     assert "right to float32 precision but off in float64" in v.sentence
 
 
@@ -230,7 +230,7 @@ def test_wrong_values_name_the_worst_index_and_how_many_elements_differ():
 
 def test_zeros_where_the_gradient_is_not_zero_say_so():
     v = verdict("dW2", lambda h, dlogits: torch.zeros_like(h.T @ dlogits))
-    assert v.diagnosis == "wrong-values"
+    assert v.diagnosis == "zero"
     assert "zero everywhere" in v.sentence
 
 

@@ -133,12 +133,16 @@ def test_status_gives_a_step_that_exits_its_verdict(project):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGINT to a process group")
 def test_a_real_ctrl_c_still_stops_the_run(tree):
-    hostile(tree, RIGHT, "    import time\n    while True:\n        try:\n            time.sleep(60)\n"
-                         "        except BaseException:\n            pass")
+    running = tree.path / "step-is-running"
+    hostile(tree, RIGHT, f"    import time\n    open({str(running)!r}, 'w').close()\n    while True:\n"
+                         "        try:\n            time.sleep(60)\n        except BaseException:\n            pass")
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "katas/01_atomic_graph", "--impl", "mine",
                              "-k", "dprobs", "-p", "no:cacheprovider"], cwd=tree.path, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    time.sleep(8)  # torch imported, the step running
+    waited = time.monotonic()
+    while not running.exists() and time.monotonic() - waited < 120:  # torch imported, the step running
+        time.sleep(0.1)
+    assert running.exists(), "the step never started"
     start = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # as the terminal does: the whole foreground group
     out, _ = proc.communicate(timeout=30)

@@ -121,3 +121,27 @@ def test_importing_the_package_does_not_import_torch():
     """`import backprop_ninja` stays light (the CLI's hint depends on it); check() imports torch."""
     code = "import sys, backprop_ninja; assert 'torch' not in sys.modules and callable(backprop_ninja.check)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60).returncode == 0
+
+
+def test_a_step_reading_a_forward_value_from_the_notebooks_globals_is_told_to_take_it_as_a_parameter(capsys):
+    # the set-up cell leaves counts (32, 27) in the globals; a step that reads it is right only at the
+    # lecture sizes, and the truth is a missing parameter, not a hard-coded number
+    namespace = {"torch": __import__("torch"), "counts": __import__("torch").ones(32, 27)}
+    exec(textwrap.dedent("""
+        def dcounts(counts_sum_inv, dprobs, dcounts_sum):
+            return torch.ones_like(counts) * dcounts_sum + counts_sum_inv * dprobs
+    """), namespace)
+    verdict = check("dcounts", namespace["dcounts"])
+    out = capsys.readouterr().out
+    assert verdict.diagnosis == "signature" and "hard-coded" not in out
+    assert "reads `counts` from the notebook's globals" in out
+    assert "def dcounts(counts_sum_inv, dprobs, dcounts_sum, counts)" in out
+
+
+def test_a_step_that_takes_the_value_as_a_parameter_is_checked_as_usual(capsys):
+    namespace = {"torch": __import__("torch"), "counts": __import__("torch").ones(32, 27)}
+    exec(textwrap.dedent("""
+        def dcounts(counts_sum_inv, dprobs, dcounts_sum, counts):
+            return torch.ones_like(counts) * dcounts_sum + counts_sum_inv * dprobs
+    """), namespace)
+    assert check("dcounts", namespace["dcounts"], quiet=True).status == "done"

@@ -6,7 +6,11 @@
   consume it up to the gradients the step is given, pulls *random*
   upstream gradients through them with `torch.autograd.grad`, and feeds the
   step the same random gradients. It catches what the lecture's values hide
-  (`dlogit_maxes` is float noise there).
+  (`dlogit_maxes` is float noise there). A random upstream gradient is zero
+  wherever the model makes it zero by structure (`_structural_zeros`: dpreatt
+  above the diagonal, where the causal mask cuts preatt off from the loss), so
+  a step that relies on that structure (llm.c's causal loop `t2 <= t` for dq and
+  dk) is judged on what the model can feed it.
 """
 
 from __future__ import annotations
@@ -71,6 +75,25 @@ def _pull(graph: Graph, values: dict, name: str, frontier: tuple, grads: dict):
     return branches
 
 
+def _structural_zeros(graph: Graph, values: dict, line: str, g: torch.Generator) -> torch.Tensor | None:
+    """Where d loss / d `line` is zero whatever its consumers' gradients are (a bool mask), or None.
+
+    A random gradient at each consumer of `line` is pulled back to it: an entry that comes back
+    exactly zero is cut off from the loss by the line's consumers themselves (a masked_fill's
+    masked entries, an index the loss never picks), not by the values of this run.
+    """
+    consumers = tuple(graph.consumers(line))
+    if not consumers:
+        return None
+    random = {c: torch.randn(values[c].shape, generator=g, dtype=values[c].dtype).to(values[c].device)
+              for c in consumers}
+    branches = _pull(graph, values, line, consumers, random)
+    if branches is None:
+        return None
+    zero = sum(branches.values()) == 0
+    return zero if bool(zero.any()) else None
+
+
 def _scale(expected, upstream) -> float:
     sizes = [t.abs().max().item() for t in (*expected, *upstream) if t.numel()]
     return max(sizes, default=1.0) or 1.0
@@ -101,6 +124,11 @@ def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
     g = torch.Generator().manual_seed(cfg.seed ^ zlib.crc32(step.name.encode()))
     grads = {f: torch.randn(tr.values[f].shape, generator=g, dtype=tr.values[f].dtype).to(tr.values[f].device)
              for f in frontier}  # same shape as each upstream line
+    structure = torch.Generator().manual_seed(cfg.seed ^ zlib.crc32(b"structure " + step.name.encode()))
+    for f in frontier:  # zero where the model's own gradient is zero by structure (dpreatt above the diagonal)
+        zero = _structural_zeros(graph, tr.values, f, structure)
+        if zero is not None:
+            grads[f] = grads[f].masked_fill(zero, 0.0)
     branches = _pull(graph, tr.values, step.targets[0], frontier, grads)
     if branches is None:
         return None

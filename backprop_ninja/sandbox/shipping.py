@@ -87,6 +87,27 @@ def _source(fn, seen: set) -> dict:
             "sys_path": list(sys.path)}  # where the modules it names by name are found
 
 
+def globals_read(fn) -> dict:
+    """{name: value} of every global `fn` (and the functions inside it) loads that its module holds.
+
+    Loads only (LOAD_GLOBAL, LOAD_NAME): `x.mean()` reads no global `mean`.
+    """
+    code, env = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
+    if code is None or env is None:
+        return {}
+    return {n: env[n] for n in sorted(_loaded(code)) if n in env}
+
+
+def _loaded(code) -> set:
+    import dis
+
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _loaded(const)
+    return names
+
+
 def _names(code) -> set:
     """Every global name a code object (and the functions and lambdas inside it) reads."""
     names = set(code.co_names)

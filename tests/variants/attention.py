@@ -101,6 +101,37 @@ def dk_transpose_of_the_product(q, dpreatt):
     return (q.transpose(-2, -1) @ dpreatt).transpose(-2, -1) * q.shape[-1] ** -0.5
 
 
+@variant(K, "dq")
+def dq_causal_loop(k, dpreatt):
+    """llm.c's attention backward: query t meets only the keys t2 <= t; above the diagonal the mask
+    makes dpreatt zero in every model, so the loop skips it."""
+    B, nh, T, hs = k.shape
+    scale = hs**-0.5
+    dq = torch.zeros_like(k)
+    for t in range(T):
+        for t2 in range(t + 1):
+            dq[:, :, t] += dpreatt[:, :, t, t2, None] * k[:, :, t2] * scale
+    return dq
+
+
+@variant(K, "dk")
+def dk_causal_loop(q, dpreatt):
+    """llm.c's attention backward: key t2 is met by the queries t >= t2 only (t2 <= t)."""
+    B, nh, T, hs = q.shape
+    scale = hs**-0.5
+    dk = torch.zeros_like(q)
+    for t in range(T):
+        for t2 in range(t + 1):
+            dk[:, :, t2] += dpreatt[:, :, t, t2, None] * q[:, :, t] * scale
+    return dk
+
+
+@variant(K, "dq")
+def dq_tril(k, dpreatt):
+    """The mask applied again: dpreatt is zero above the diagonal anyway."""
+    return (dpreatt.tril() @ k) * k.shape[-1] ** -0.5
+
+
 @variant(K, "dqkv")
 def dqkv_into_zeros(dq, dk, dv):
     """Each gradient written into its slice of the channels."""

@@ -15,8 +15,11 @@ chain rule the learner can act on:
 - chain-rule: the local derivative alone, or the upstream gradient passed through;
 - accumulate: the rows of dC used once are right, the repeated ones not;
 - hard-coded: right at the kata's own sizes (the lecture's, the model's), wrong at any other;
-- float64 only: a small constant slip such as a missing eps;
-- otherwise wrong-values, with how many elements differ and the worst one.
+  or right if a size were another number, the same at every probe ("right if hs were 32");
+- precision: right to float32 precision only, off in float64 (a constant with too few digits, an
+  eps missing);
+- otherwise wrong-values, with how many elements differ and the worst one (never a catalogued
+  slip: each has its own id).
 """
 
 from backprop_ninja.checks.diagnose.form import structure

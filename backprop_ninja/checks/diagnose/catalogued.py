@@ -16,18 +16,30 @@ def kata_of(step: Step) -> Kata | None:
     return next((k for k in KATAS if any(s is step for s in k.steps)), None)
 
 
-def catalogued_form(step: Step, target: str, got, probe: Probe):
-    """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any."""
+def catalogued_form(step: Step, target: str, got, probe: Probe, ids: tuple = ()):
+    """A catalogued mistake with the same shape and the same values (NaN where got has NaN), if any.
+
+    With `ids`, only mistakes with one of those ids, and the same dtype as got (a float64 answer
+    where float32 belongs is named by a `dtype` mistake, not by one with other numbers); the values
+    are then compared in the dtype autograd's has (NumPy's float64 differs from a float32 line in
+    its last float32 digits, whatever order it promoted in).
+    """
     kata = kata_of(step)
     if kata is None:
         return None
     for m, theirs in _mistake_results(kata, step, target, probe):
-        if theirs.shape != got.shape or theirs.requires_grad:
+        if theirs.shape != got.shape or theirs.requires_grad or (ids and m.id not in ids):
             continue
-        theirs = theirs.to(got.dtype)
-        fin = torch.isfinite(got)
-        if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(got), torch.isnan(theirs))
-                and close(torch.where(fin, got, 0), torch.where(fin, theirs, 0),
+        if ids and theirs.dtype != got.dtype:
+            continue
+        mine = got
+        if ids:
+            want = probe.expected[step.targets.index(target)].dtype
+            mine, theirs = got.to(want), theirs.to(want)
+        theirs = theirs.to(mine.dtype)
+        fin = torch.isfinite(mine)
+        if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(mine), torch.isnan(theirs))
+                and close(torch.where(fin, mine, 0), torch.where(fin, theirs, 0),
                           probe.scales[step.targets.index(target)])):
             return m.id, m.sentence
     return None

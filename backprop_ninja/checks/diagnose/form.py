@@ -21,9 +21,14 @@ def structure(step: Step, target: str, got: torch.Tensor, want: torch.Tensor, pr
         ident, sentence = catalogued_form(step, target, got, probe) or _shape(step, target, got, want, probe)
         return ident, sentence + _values_note(target, got, want, probe, ident), body
     if got.dtype != want.dtype:
+        named = catalogued_form(step, target, got, probe, ids=("dtype",))
+        if named:
+            return (*named, body)
         return ("dtype", f"d{target} must be {describe(want).split()[-1]} like {target}, not "
-                f"{str(got.dtype).replace('torch.', '')}: build it from the inputs (e.g. torch.zeros_like({target}) "
-                "or arithmetic on them) rather than torch.tensor(...) or a fresh torch.zeros(...) without dtype", body)
+                f"{str(got.dtype).replace('torch.', '')}: end with .to({target}.dtype) where it was computed in "
+                "another dtype (NumPy promotes to float64), and build new tensors from the inputs "
+                f"(torch.zeros_like({target}), arithmetic on them), not torch.tensor(...) or torch.zeros(...) "
+                "without dtype", body)
     if got.device != want.device:
         return ("device", f"d{target} is on {got.device}, {target} is on {want.device}: create new tensors with "
                 "*_like(...) or device=... so they follow the inputs", body)

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from backprop_ninja.checks.compare import close, figures, tolerance
+from backprop_ninja.checks.compare import TOLERANCE, close, figures, tolerance
 from backprop_ninja.checks.diagnose.catalogued import catalogued_match
 from backprop_ninja.checks.diagnose.form import upstream_gradients
 from backprop_ninja.checks.probes import Probe
@@ -27,9 +27,10 @@ def values(kata: Kata, step: Step, target: str, got, want, probe: Probe, rows, s
     everywhere = [(_focus(p, step, target), g[i], p.expected[i]) for p, g in seen if g is not None]
     whole, probe = probe, _focus(probe, step, target)
     ident, sentence = (catalogued_match(kata, step, target, got, whole, rows, seen)
-                       or _precision(target, rows)
+                       or _precision(target, rows, everywhere)
                        or _hard_coded(kata, target, got, want, probe, rows)
                        or _generic(step, target, got, want, probe, everywhere)
+                       or _number_for_size(target, got, want, probe, everywhere)
                        or _wrong_values(target, got, want, probe))
     return ident, sentence + _which_targets(kata, step, rows, whole)
 
@@ -148,7 +149,7 @@ def _claims(step: Step, target: str, got, want, probe: Probe):
     """(id, sentence, holds(probe, got, want)) for each generic pattern that fits at this probe, best first."""
     s = probe.scale
     if float(want.abs().max()) > tolerance(want, s) and close(got, torch.zeros_like(got), s):
-        yield "wrong-values", (f"d{target} is zero everywhere, but {target} does reach the loss: every path "
+        yield "zero", (f"d{target} is zero everywhere, but {target} does reach the loss: every path "
                                f"from {target} to the loss contributes (a value that is ~0 at the lecture's "
                                "numbers may not be at others)"), lambda p, g, w: close(g, torch.zeros_like(g), p.scale)
     if close(got, -want, s):
@@ -315,11 +316,58 @@ def _hard_coded(kata: Kata, target: str, got, want, probe: Probe, rows):
                           f"written as a number{guess}; take every size from a shape (x.shape[0], *_like)")
 
 
-def _precision(target: str, rows):
+def _precision(target: str, rows, everywhere=()):
+    """Right at every float32 probe, and at every float64 probe right to float32's tolerance, not float64's."""
     f64 = [r for r in rows if "float64" in r.label]
-    if f64 and not all(r.approximate for r in f64) and all(r.approximate for r in rows if r not in f64):
-        return "wrong-values", (f"d{target} is right to float32 precision but off in float64: a small "
-                                "constant slip, such as a missing eps (1e-5), hides in float32 noise")
+    if not f64 or all(r.approximate for r in f64) or not all(r.approximate for r in rows if r not in f64):
+        return None
+    wide = [(p, g, w) for p, g, w in everywhere if w.dtype == torch.float64]
+    if not wide or not all(float((g.to(w.dtype) - w).abs().max()) <= TOLERANCE[torch.float32] * p.scale
+                           for p, g, w in wide):
+        return None
+    return "precision", (f"d{target} is right to float32 precision but off in float64: a constant written with too "
+                         "few digits (0.79788456 for sqrt(2/pi)), or an eps missing (1e-5), hides in float32 noise; "
+                         "write constants in full (math.sqrt(2 / math.pi))")
+
+
+#: how a size enters a formula: as a factor, a divisor, a square root, one over a square root
+_POWERS = {1: "{}", -1: "1/{}", 0.5: "{}**0.5", -0.5: "{}**-0.5"}
+
+
+def _named_sizes(cfg) -> dict:
+    """Every named size at this configuration, the layers' widths (3C, 4C) too."""
+    return {**dict(cfg.sizes()), **{name: here for name, here, _ in cfg.size_pairs()}}
+
+
+def _number_for_size(target: str, got, want, probe: Probe, everywhere=()):
+    """Right if a size had another value, the same number at every probe: a number written where a size belongs.
+
+    got = want * (N / size)**power at every probe, with one whole number N (not the size) for all of them, and
+    a size that differs between the configurations (else a constant factor would pass for it).
+    """
+    everywhere = list(everywhere) or [(probe, got, want)]
+    k = _scale_factor(got, want, probe)
+    if k is None or k <= 0:
+        return None
+    for name, here in _named_sizes(probe.cfg).items():
+        if len({_named_sizes(p.cfg).get(name) for p, _, _ in everywhere}) < 2:
+            continue
+        for power, shown in _POWERS.items():
+            n = here * k ** (1 / power)
+            N = round(n)
+            if N < 2 or N == here or N > 100_000 or abs(n - N) > 1e-3 * n:
+                continue
+
+            def holds(p, g, w, name=name, power=power, N=N):
+                size = _named_sizes(p.cfg).get(name)
+                return bool(size) and close(g, (N / size) ** power * w, p.scale)
+
+            if all(holds(p, g, w) for p, g, w in everywhere):
+                term = shown.format(name)
+                return "hard-coded", (f"d{target} is right if {name} were {N}: the number {N} is written where "
+                                      f"{name} belongs (a {term} in the line; {name} is {here} at "
+                                      f"{probe.cfg.label}); take every size from a shape ({name} from "
+                                      "x.shape)")
     return None
 
 

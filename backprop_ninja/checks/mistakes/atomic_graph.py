@@ -41,7 +41,7 @@ def dlogprobs_without_the_minus(logprobs, Yb):
     return out
 
 
-@mistake(K, "dlogprobs", "wrong-values",
+@mistake(K, "dlogprobs", "indexing",
          "this is exactly what out[:, Yb] = -1/n gives: it sets the columns Yb in every row; the loss picks "
          "one entry per row, row i's own label, so index with out[range(n), Yb]")
 def dlogprobs_every_row_every_label(logprobs, Yb):
@@ -84,7 +84,7 @@ def dprobs_minus_twice(probs, dlogprobs):
     return -dlogprobs / probs
 
 
-@mistake(K, "dprobs", "wrong-values",
+@mistake(K, "dprobs", "derivative",
          "this is exactly dlogprobs * probs: the derivative of log(x) is 1/x, so divide by probs")
 def dprobs_times_probs(probs, dlogprobs):
     return probs * dlogprobs
@@ -128,7 +128,7 @@ def dcounts_sum_without_minus(counts_sum, dcounts_sum_inv):
     return counts_sum**-2 * dcounts_sum_inv
 
 
-@mistake(K, "dcounts_sum", "wrong-values",
+@mistake(K, "dcounts_sum", "derivative",
          "this is exactly -counts_sum**-1 * dcounts_sum_inv, the power rule without lowering the power: "
          "d x**k/dx = k * x**(k-1), so x**-1 gives -x**-2")
 def dcounts_sum_power_not_lowered(counts_sum, dcounts_sum_inv):
@@ -158,7 +158,7 @@ def dcounts_without_the_probs_branch(counts_sum_inv, dprobs, dcounts_sum):
     return torch.ones_like(dprobs) * dcounts_sum
 
 
-@mistake(K, "dcounts", "wrong-values",
+@mistake(K, "dcounts", "derivative",
          "this is exactly counts_sum_inv * (dprobs + dcounts_sum): the sum branch is dcounts_sum spread over "
          "the row (the sum's local derivative is 1), not multiplied by counts_sum_inv")
 def dcounts_sum_branch_scaled(counts_sum_inv, dprobs, dcounts_sum):
@@ -182,7 +182,7 @@ def dnorm_logits_local_only(counts, dcounts):
     return counts.clone()
 
 
-@mistake(K, "dnorm_logits", "wrong-values",
+@mistake(K, "dnorm_logits", "derivative",
          "this is exactly counts.exp() * dcounts: counts already is exp(norm_logits), the derivative of exp, "
          "so use counts itself; exponentiating it again takes exp of the output")
 def dnorm_logits_exp_of_output(counts, dcounts):
@@ -229,7 +229,7 @@ def dlogits_without_the_max_branch(logits, dnorm_logits, dlogit_maxes):
     return dnorm_logits.clone()
 
 
-@mistake(K, "dlogits", "wrong-values",
+@mistake(K, "dlogits", "indexing",
          "this is exactly dnorm_logits + dlogit_maxes, the max's gradient added to every column: max picks "
          "one element per row, so only the position that held the maximum gets dlogit_maxes "
          "(F.one_hot(logits.max(1).indices, ...) * dlogit_maxes)")
@@ -337,7 +337,7 @@ def db2_as_list(dlogits):
 
 # --- 12. dhpreact(h, dh) ----------------------------------------------------------------------
 
-@mistake(K, "dhpreact", "wrong-values",
+@mistake(K, "dhpreact", "derivative",
          "this is exactly (1 - tanh(h)**2) * dh, tanh's derivative taken at its output: h already is "
          "tanh(hpreact), so d tanh/dx = 1 - h**2")
 def dhpreact_tanh_of_output(h, dh):
@@ -350,7 +350,7 @@ def dhpreact_local_only(h, dh):
     return 1.0 - h**2
 
 
-@mistake(K, "dhpreact", "wrong-values",
+@mistake(K, "dhpreact", "derivative",
          "this is exactly (1 - h)**2 * dh: the derivative is 1 - h**2, the square of h alone (mind the "
          "parentheses)")
 def dhpreact_square_of_difference(h, dh):
@@ -425,7 +425,7 @@ def dbnraw_summed(bngain, dhpreact):
     return (bngain * dhpreact).sum(0, keepdim=True)
 
 
-@mistake(K, "dbnraw", "wrong-values",
+@mistake(K, "dbnraw", "chain-rule",
          "this is exactly bngain + dhpreact: the local derivative of a product is the other factor, and the "
          "chain rule multiplies it by the upstream gradient")
 def dbnraw_added(bngain, dhpreact):
@@ -471,7 +471,7 @@ def dbnvar_without_minus(bnvar, dbnvar_inv):
     return 0.5 * (bnvar + 1e-5) ** -1.5 * dbnvar_inv
 
 
-@mistake(K, "dbnvar", "wrong-values",
+@mistake(K, "dbnvar", "derivative",
          "this is exactly -0.5 * (bnvar + 1e-5)**-0.5 * dbnvar_inv, the power rule without lowering the "
          "power: d x**k/dx = k * x**(k-1), so x**-0.5 gives -0.5 * x**-1.5")
 def dbnvar_power_not_lowered(bnvar, dbnvar_inv):
@@ -675,7 +675,7 @@ def db1_mean(dhprebn):
     return dhprebn.mean(0)
 
 
-@mistake(K, "db1", "wrong-values",
+@mistake(K, "db1", "zero",
          "this is exactly zeros: db1 is ~0 in the lecture only because batchnorm subtracts the batch mean "
          "right after b1; with any other upstream gradient it is dhprebn.sum(0)")
 def db1_zero(dhprebn):
@@ -691,7 +691,7 @@ def demb_not_reshaped(emb, dembcat):
     return dembcat.clone()
 
 
-@mistake(K, "demb", "wrong-values",
+@mistake(K, "demb", "transposed",
          "this is exactly dembcat viewed as (n, n_embd, block_size) and then transposed: the view laid out "
          "emb's last two dimensions in order, so undo it with the same order, dembcat.view(emb.shape)")
 def demb_wrong_layout(emb, dembcat):
@@ -711,7 +711,7 @@ def dC_indexed_write(C, Xb, demb):
     return out
 
 
-@mistake(K, "dC", "wrong-values",
+@mistake(K, "dC", "indexing",
          "this is exactly a loop over the rows of Xb that forgets its columns: every one of the block_size "
          "positions of each example copied a row of C, so loop over both k and j")
 def dC_first_position_only(C, Xb, demb):

@@ -71,7 +71,7 @@ def dy_four_heads(y, dycat):
     return dycat.view(B, T, 4, C // 4).transpose(1, 2)
 
 
-@mistake(K, "dy", "wrong-values",
+@mistake(K, "dy", "order",
          "the channels are split as (hs, nh) instead of (nh, hs): ycat's C channels are head 0's hs "
          "channels, then head 1's, ...; view(B, T, nh, hs) keeps that order")
 def dy_split_hs_nh(y, dycat):
@@ -88,7 +88,7 @@ def datt_transposed(v, dy):
     return v @ dy.transpose(-2, -1)
 
 
-@mistake(K, "datt", "wrong-values",
+@mistake(K, "datt", "mask",
          "datt is masked above the diagonal: att is 0 there, but y = att @ v still depends on those entries, "
          "so their gradient is dense; the softmax's backward (dpreatt) is what zeroes them")
 def datt_masked(v, dy):
@@ -133,14 +133,14 @@ def dpreatt_without_row_sum(att, datt):
     return att * datt
 
 
-@mistake(K, "dpreatt", "wrong-values",
+@mistake(K, "dpreatt", "wrong-dim",
          "the row sum runs over dim -2 (down the columns); the softmax normalises each row of the last "
          "dimension, so sum (att * datt) over dim -1, keepdim=True")
 def dpreatt_row_sum_over_wrong_axis(att, datt):
     return att * (datt - (att * datt).sum(-2, keepdim=True))
 
 
-@mistake(K, "dpreatt", "wrong-values",
+@mistake(K, "dpreatt", "derivative",
          "only the diagonal of the softmax's Jacobian, att * (1 - att): each att_i also depends on every "
          "other preatt_j of its row (-att_i * att_j), which the row sum collects")
 def dpreatt_diagonal_jacobian(att, datt):
@@ -151,6 +151,46 @@ def dpreatt_diagonal_jacobian(att, datt):
          "the bracket is upside down: dpreatt = att * (datt - row sum), the row sum subtracted from datt")
 def dpreatt_sign(att, datt):
     return att * ((att * datt).sum(-1, keepdim=True) - datt)
+
+
+def _softmax_backward(att, datt):
+    return att * (datt - (att * datt).sum(-1, keepdim=True))
+
+
+def _causal(att):
+    """The forward's mask, (T, T): 1 on and below the diagonal."""
+    T = att.shape[-1]
+    return torch.ones(T, T, dtype=att.dtype, device=att.device).tril()
+
+
+@mistake(K, "dpreatt", "mask",
+         "dpreatt carries the forward's -inf above the diagonal: the mask sets preatt to -inf there so "
+         "that att is 0; the gradient there is 0, and att * (datt - (att * datt).sum(-1, keepdim=True)) "
+         "already gives it: leave out the masked_fill (or fill with 0, not -inf)")
+def dpreatt_minus_inf_mask(att, datt):
+    return _softmax_backward(att, datt).masked_fill(_causal(att) == 0, float("-inf"))
+
+
+@mistake(K, "dpreatt", "mask",
+         "the mask is transposed (mask.T): it keeps the entries above the diagonal, the future, and zeroes "
+         "the past; the causal mask is tril, and dpreatt is already 0 above the diagonal, so no mask is "
+         "needed: att * (datt - (att * datt).sum(-1, keepdim=True))")
+def dpreatt_mask_transposed(att, datt):
+    return _softmax_backward(att, datt).masked_fill(_causal(att).T == 0, 0.0)
+
+
+@mistake(K, "dpreatt", "missing-factor",
+         "the factor att is dropped in front of the bracket: d att_i / d preatt_j = att_i (δij - att_j), so "
+         "dpreatt = att * (datt - (att * datt).sum(-1, keepdim=True))")
+def dpreatt_without_att_in_front(att, datt):
+    return datt - (att * datt).sum(-1, keepdim=True)
+
+
+@mistake(K, "dpreatt", "missing-factor",
+         "att is dropped inside the row sum: the softmax's Jacobian weights each datt_j by att_j, so the sum "
+         "is (att * datt).sum(-1, keepdim=True), not datt.sum(-1, keepdim=True)")
+def dpreatt_row_sum_without_att(att, datt):
+    return att * (datt - datt.sum(-1, keepdim=True))
 
 
 # --- dq(k, dpreatt) ----------------------------------------------------------------------------
@@ -182,6 +222,21 @@ def dq_hs_twelve(k, dpreatt):
     return (dpreatt @ k) * 12**-0.5
 
 
+@mistake(K, "dq", "scale",
+         "dq carries a single head's scale C**-0.5: preatt is scaled per head, by hs**-0.5 with hs = C/nh "
+         "= k.shape[-1], so C**-0.5 is off by nh**-0.5")
+def dq_scale_of_all_channels(k, dpreatt):
+    B, nh, T, hs = k.shape
+    return (dpreatt @ k) * (nh * hs) ** -0.5
+
+
+@mistake(K, "dq", "scale",
+         "dq is divided by hs where hs**-0.5 belongs: preatt = (q @ k^T) * hs**-0.5, a square root, so "
+         "(dpreatt @ k) * hs**-0.5")
+def dq_divided_by_hs(k, dpreatt):
+    return (dpreatt @ k) / k.shape[-1]
+
+
 # --- dk(q, dpreatt) ----------------------------------------------------------------------------
 
 @mistake(K, "dk", "transposed",
@@ -205,6 +260,21 @@ def dk_hs_twelve(q, dpreatt):
     return (dpreatt.transpose(-2, -1) @ q) * 12**-0.5
 
 
+@mistake(K, "dk", "scale",
+         "dk carries a single head's scale C**-0.5: preatt is scaled per head, by hs**-0.5 with hs = C/nh "
+         "= q.shape[-1], so C**-0.5 is off by nh**-0.5")
+def dk_scale_of_all_channels(q, dpreatt):
+    B, nh, T, hs = q.shape
+    return (dpreatt.transpose(-2, -1) @ q) * (nh * hs) ** -0.5
+
+
+@mistake(K, "dk", "scale",
+         "dk divides by hs**-0.5 where it multiplies: preatt = (q @ k^T) * hs**-0.5, and the gradient keeps "
+         "the same factor, (dpreatt^T @ q) * hs**-0.5")
+def dk_divided_by_scale(q, dpreatt):
+    return (dpreatt.transpose(-2, -1) @ q) / q.shape[-1] ** -0.5
+
+
 # --- dqkv(dq, dk, dv) --------------------------------------------------------------------------
 
 def _merge(d):
@@ -213,17 +283,24 @@ def _merge(d):
     return d.transpose(1, 2).reshape(B, T, nh * hs)
 
 
-@mistake(K, "dqkv", "wrong-values",
+@mistake(K, "dqkv", "order",
          "dq and dk are swapped in the concatenation: qkv.split(C, dim=2) gives q, k, v in that order, so "
          "torch.cat([dq, dk, dv], dim=2) (each merged back to (B, T, C))")
 def dqkv_k_q_v(dq, dk, dv):
     return torch.cat([_merge(dk), _merge(dq), _merge(dv)], dim=2)
 
 
-@mistake(K, "dqkv", "wrong-values",
+@mistake(K, "dqkv", "order",
          "dk and dv are swapped in the concatenation: qkv.split(C, dim=2) gives q, k, v in that order")
 def dqkv_q_v_k(dq, dk, dv):
     return torch.cat([_merge(dq), _merge(dv), _merge(dk)], dim=2)
+
+
+@mistake(K, "dqkv", "order",
+         "the three gradients are in the order v, q, k: qkv.split(C, dim=2) gives q, k, v, so "
+         "torch.cat([dq, dk, dv], dim=2) (each merged back to (B, T, C))")
+def dqkv_v_q_k(dq, dk, dv):
+    return torch.cat([_merge(dv), _merge(dq), _merge(dk)], dim=2)
 
 
 @mistake(K, "dqkv", "transposed",
@@ -266,6 +343,14 @@ def dx_through_q_only(W_attn, dqkv):
 def dx_without_v(W_attn, dqkv):
     C = W_attn.shape[0]
     return dqkv[..., :2 * C] @ W_attn[:, :2 * C].T
+
+
+@mistake(K, "dx", "missing-branch",
+         "the path through k is missing: x feeds q, k and v, so dx = dqkv @ W_attn.T takes all three thirds")
+def dx_without_k(W_attn, dqkv):
+    C = W_attn.shape[0]
+    keep = [0, 2]
+    return sum(dqkv[..., i * C:(i + 1) * C] @ W_attn[:, i * C:(i + 1) * C].T for i in keep)
 
 
 linear.inputs(K, "dx", "W_attn", "dqkv", "qkv = x @ W_attn + b_attn")

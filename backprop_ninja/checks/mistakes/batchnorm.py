@@ -64,7 +64,7 @@ def dhprebn_dropped_variance_term(dhpreact, bngain, bnvar_inv, bnraw):
     return bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0))
 
 
-@mistake(K, "dhprebn", "wrong-values",
+@mistake(K, "dhprebn", "missing-factor",
          "bngain is missing: hpreact = bngain * bnraw + bnbias, so every path from hprebn to the loss "
          "passes through the factor bngain")
 def dhprebn_forgot_bngain(dhpreact, bngain, bnvar_inv, bnraw):
@@ -72,7 +72,7 @@ def dhprebn_forgot_bngain(dhpreact, bngain, bnvar_inv, bnraw):
     return bnvar_inv / n * (n * dhpreact - dhpreact.sum(0) - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
 
 
-@mistake(K, "dhprebn", "wrong-values",
+@mistake(K, "dhprebn", "wrong-dim",
          "the sums run over dim 1 (the features); the mean and the variance are taken down the batch, "
          "so sum over dim 0")
 def dhprebn_summed_over_features(dhpreact, bngain, bnvar_inv, bnraw):

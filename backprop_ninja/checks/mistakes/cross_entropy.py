@@ -40,7 +40,7 @@ def dlogits_forgot_one_hot(logits, Yb):
     return F.softmax(logits, 1) / logits.shape[0]
 
 
-@mistake(K, "dlogits", "wrong-values",
+@mistake(K, "dlogits", "indexing",
          "dlogits[:, Yb] -= 1 subtracts 1 in the columns Yb of *every* row; the correct class is one "
          "element per row: index with dlogits[range(n), Yb]")
 def dlogits_indexed_columns(logits, Yb):
@@ -50,14 +50,14 @@ def dlogits_indexed_columns(logits, Yb):
     return out / n
 
 
-@mistake(K, "dlogits", "wrong-values",
+@mistake(K, "dlogits", "wrong-dim",
          "the softmax is taken over dim 0 (down the batch); each example's probabilities are a row, "
          "so normalise over the classes: F.softmax(logits, 1)")
 def dlogits_softmax_over_batch(logits, Yb):
     return (F.softmax(logits, 0) - _one_hot(logits, Yb)) / logits.shape[0]
 
 
-@mistake(K, "dlogits", "wrong-values",
+@mistake(K, "dlogits", "scale",
          "only the softmax is divided by n: the one-hot belongs inside the mean too, "
          "dlogits = (softmax - one_hot) / n")
 def dlogits_one_hot_not_over_n(logits, Yb):
@@ -82,7 +82,7 @@ def dlogits_over_32(logits, Yb):
     return (F.softmax(logits, 1) - _one_hot(logits, Yb)) / 32
 
 
-@mistake(K, "dlogits", "wrong-values",
+@mistake(K, "dlogits", "derivative",
          "this is exactly (log_softmax - one_hot) / n: the gradient of -log softmax[Yb] is the softmax itself "
          "(the probabilities) minus the one-hot, not the log-probabilities")
 def dlogits_log_softmax(logits, Yb):

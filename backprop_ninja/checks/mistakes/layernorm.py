@@ -65,6 +65,12 @@ def dw_summed_over_channels(norm, dout):
     return (norm * dout).sum(-1)
 
 
+@mistake(K, "dw", "keepdim",
+         "dw kept the summed dimensions, (1, 1, C): w is (C,), so sum over (0, 1) without keepdim=True")
+def dw_kept_dims(norm, dout):
+    return (norm * dout).sum((0, 1), keepdim=True)
+
+
 # --- dx(dout, w, norm, rstd) -------------------------------------------------------------------
 
 @mistake(K, "dx", "bessel",
@@ -100,14 +106,14 @@ def dx_without_direct_term(dout, w, norm, rstd):
     return rstd * (-dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))
 
 
-@mistake(K, "dx", "wrong-values",
+@mistake(K, "dx", "missing-factor",
          "w is missing: out = norm * w + b, so dnorm = dout * w before anything else")
 def dx_without_w(dout, w, norm, rstd):
     dnorm = dout
     return rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))
 
 
-@mistake(K, "dx", "wrong-values",
+@mistake(K, "dx", "wrong-dim",
          "the means run over the rows (dims 0 and 1), as batchnorm's would; layernorm normalises each row "
          "over its channels, so the means are over dim -1")
 def dx_means_over_rows(dout, w, norm, rstd):
@@ -121,3 +127,52 @@ def dx_means_over_rows(dout, w, norm, rstd):
 def dx_variance_term_sign(dout, w, norm, rstd):
     dnorm = dout * w
     return rstd * (dnorm - dnorm.mean(-1, keepdim=True) + norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "missing-factor",
+         "rstd is dropped in front of the bracket: norm = xshift * rstd, so every path from x to norm "
+         "carries rstd: dx = rstd * (dnorm - dnorm.mean(-1) - norm * (dnorm * norm).mean(-1))")
+def dx_without_rstd(dout, w, norm, rstd):
+    dnorm = dout * w
+    return dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True)
+
+
+@mistake(K, "dx", "scale",
+         "the two means are sums: each x_c moves its row's mean and variance by 1/C of its share, so the "
+         "terms are dnorm.mean(-1, keepdim=True) and norm * (dnorm * norm).mean(-1, keepdim=True)")
+def dx_sums_not_means(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.sum(-1, keepdim=True) - norm * (dnorm * norm).sum(-1, keepdim=True))
+
+
+@mistake(K, "dx", "sign",
+         "the mean term has the wrong sign: raising x_c raises the row's mean, which lowers every xshift, "
+         "so dnorm.mean(-1, keepdim=True) is subtracted")
+def dx_mean_term_sign(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm + dnorm.mean(-1, keepdim=True) - norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "missing-factor",
+         "the 2 of d(xshift**2) is dropped: var = (xshift**2).mean(-1), whose derivative is 2*xshift/C; "
+         "with rstd's -0.5 it gives the variance term norm * (dnorm * norm).mean(-1, keepdim=True), not half of it")
+def dx_variance_without_its_two(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True) - 0.5 * norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "derivative",
+         "the power rule's -0.5 is dropped from rstd = (var + eps)**-0.5: its derivative is "
+         "-0.5 * (var + eps)**-1.5, so the variance term is -norm * (dnorm * norm).mean(-1, keepdim=True), "
+         "not +2 times it")
+def dx_rstd_power_rule_without_half(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True) + 2 * norm * (dnorm * norm).mean(-1, keepdim=True))
+
+
+@mistake(K, "dx", "derivative",
+         "the variance term uses dnorm * dnorm where dnorm * norm belongs: d var / d x_c carries xshift_c, "
+         "so the term is norm * (dnorm * norm).mean(-1, keepdim=True)")
+def dx_variance_term_of_dnorm_squared(dout, w, norm, rstd):
+    dnorm = dout * w
+    return rstd * (dnorm - dnorm.mean(-1, keepdim=True) - norm * (dnorm * dnorm).mean(-1, keepdim=True))

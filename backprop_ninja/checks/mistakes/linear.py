@@ -36,7 +36,7 @@ def weight(kata: str, step: str, x: str, dy: str, shape: str) -> None:
               f"{step} is one matrix per sequence, (B, {shape}): {W} is shared by every sequence, so add them "
               f"up, or flatten B and T into the rows ({x}.reshape(-1, n).T @ {dy}.reshape(-1, m))",
               lambda a, d: a.transpose(-2, -1) @ d)
-    _register(kata, step, params, "first_sequence", "wrong-values",
+    _register(kata, step, params, "first_sequence", "missing-sum",
               f"{step} uses the first sequence only: {W} is shared by all B sequences, so every one adds its "
               f"{x}^T @ {dy}; flatten B and T into the rows",
               lambda a, d: a[0].T @ d[0])

@@ -109,7 +109,7 @@ def backward_db2_keepdim(Xb, Yb, C, W1, b1, W2, b2, bngain, bnbias, emb, embcat,
     return _backward(**locals(), slip="db2-keepdim")
 
 
-@mistake(K, "backward", "wrong-values",
+@mistake(K, "backward", "derivative",
          "this is exactly the backward pass with tanh's derivative taken as 1 - tanh(h)**2: h already is "
          "tanh(hpreact), so dhpreact = (1 - h**2) * dh")
 def backward_tanh_of_output(Xb, Yb, C, W1, b1, W2, b2, bngain, bnbias, emb, embcat, hprebn, bnvar_inv, bnraw,
