@@ -4,7 +4,10 @@ Katas 05-07 each asked for one layer's backward: layernorm, attention and the
 MLP. Here you chain them through the whole model, from the loss back to the
 embeddings, and then train the GPT with your gradients instead of
 loss.backward(). Paste your steps of katas 05-07 into the three classes
-below (the same names and parameters), then write `backward`.
+below (the same names and parameters), then write `backward`. A step that
+took an extra parameter in katas 05-07 (x, mean, ...) is called here with the
+stub's parameters only: compute the extra value inside the step, or pass it
+from the class's backward, which is yours to change too.
 
     pytest katas/08_gpt                          check it
     backprop-ninja hint backward --kata 08       a hint (--level 2, --level 3 for more)
