@@ -424,7 +424,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                           bold=True)
             continue
         seen = {r.step: r for r in records if r.step in kata.step_names}  # the chain and the like are no steps
-        todo = [r for r in records if r.status == Status.TODO and r.step in kata.step_names]
+        todo = sorted((r for r in records if r.status == Status.TODO and r.step in kata.step_names),
+                      key=lambda r: kata.step_names.index(r.step))  # the kata's order, as xdist's arrive in any
         for r in todo if verbose else todo[:1]:
             tr.write_line(f"todo  {r.step:<16} {shown(r.where)}", yellow=True)
         if len(todo) > 1 and not verbose:

@@ -305,3 +305,12 @@ def test_a_kata_whose_steps_pass_but_whose_training_fails_is_never_called_done(p
     out = result.stdout.str()
     assert "is done" not in out
     result.stdout.fnmatch_lines(["every step of kata 08 passes its own test, but training does not: wrong-values*"])
+
+
+def test_records_cross_xdist_and_the_summary_keeps_the_katas_order(tree):
+    """Each test's Record travels from an xdist worker to the summary: the counts, the first todo, the next step."""
+    pytest.importorskip("xdist")
+    result = tree.runpytest_subprocess("katas/01_atomic_graph", "-n", "2", "-p", "no:cacheprovider")
+    assert result.parseoutcomes() == {"todo": 26, "waits": 1}
+    result.stdout.fnmatch_lines(["todo  dlogprobs *", "todo  … and 25 more (pytest -v lists them)",
+                                 "kata 01 (the atomic compute graph): 0/26 steps done", "next: dlogprobs — *"])
