@@ -7,6 +7,13 @@
   upstream gradients through them with `torch.autograd.grad`, and feeds the
   step the same random gradients. It catches what the lecture's values hide
   (`dlogit_maxes` is float noise there).
+- The model probe (kata 08, models/gpt_trace.py) feeds the whole GPT's
+  backward its batch, parameters and saved activations, and expects a dict
+  of every parameter's gradient.
+
+A probe is all the checker knows of a kata: what to feed, the gradients it
+must get back by name (`targets`, in the result's `form`), the order a
+backward pass reaches them, and each one's scale.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import zlib
 
 import torch
 
+from backprop_ninja.models import gpt_trace
 from backprop_ninja.models.katas import Step
 from backprop_ninja.models.lecture import Config, Graph, trace
 
@@ -32,6 +40,9 @@ class Probe:
     branches: dict  # consumer line -> the gradient through it alone (targets[0] only)
     # what the step also declared and was fed by name (extra parameters: n, a forward value), for its report
     extra: dict = dataclasses.field(default_factory=dict)
+    targets: tuple = ()  # the gradients' names, one per expected tensor
+    order: tuple = ()  # the targets in the order a backward pass reaches them (the loss's side first)
+    form: str = "tensor"  # what the step returns: "tensor", a "tuple" of targets, or a "dict" keyed by them
 
     @property
     def scale(self) -> float:
@@ -110,7 +121,76 @@ def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
                  branches if len(frontier) > 1 else {})
 
 
-def probes(step: Step, graph: Graph, cfg: Config) -> list[Probe]:
-    """The probes of one step at one configuration, lecture probe first."""
+def probes(step: Step, graph, cfg) -> list[Probe]:
+    """The probes of one step at one configuration, lecture (model) probe first."""
+    if isinstance(graph, gpt_trace.WholeModel):
+        return [model_probe(step, graph, cfg)]
     found = [lecture_probe(step, graph, cfg), local_probe(step, graph, cfg)]
-    return [p for p in found if p is not None]
+    form = "tensor" if len(step.targets) == 1 else "tuple"
+    return [dataclasses.replace(p, targets=step.targets, order=_backward_order(step, graph), form=form)
+            for p in found if p is not None]
+
+
+def _backward_order(step: Step, graph: Graph) -> tuple[str, ...]:
+    """The step's targets, the one whose first consumer comes latest in the forward first."""
+    lines = list(graph.lines)
+
+    def reached(target):
+        return -min((lines.index(c) for c in graph.consumers(target)), default=0)
+
+    return tuple(sorted(step.targets, key=lambda t: (reached(t), step.targets.index(t))))
+
+
+def model_probe(step: Step, model: gpt_trace.WholeModel, cfg) -> Probe:
+    """Kata 08: the whole GPT's backward, fed the batch, the parameters and the saved activations."""
+    tr = gpt_trace.trace(cfg)
+    names = tuple(tr.params)
+    return Probe(model.probe, cfg, tr.kwargs(), tuple(tr.grads[n] for n in names),
+                 tuple(tr.scales[n] for n in names), {}, targets=names, order=tr.order(), form="dict")
+
+
+def forward_values(graph, cfg) -> dict:
+    """What a kata's forward pass holds at `cfg`, by name: every tensor of a graph's trace, or what the
+    whole GPT's backward is fed (idx, targets, and the params and acts dicts); fresh clones."""
+    if isinstance(graph, gpt_trace.WholeModel):
+        return gpt_trace.trace(cfg).kwargs()
+    return {name: fresh(t) for name, t in trace(graph, cfg).values.items() if torch.is_tensor(t)}
+
+
+def extra_names(graph, cfg) -> tuple[str, ...]:
+    """Every name a step may declare beyond its table parameters: a graph's lines, its leaves, the
+    batch's names and the configuration's named sizes, each a tensor or an int; never a value only the
+    lines read, such as a GPT's `params` (a dict), nor a size that is not a name ("B*T"). The whole
+    GPT's backward is fed its four parameters only."""
+    if isinstance(graph, gpt_trace.WholeModel):
+        return ()
+    values = {**graph.model.make_batch(cfg), **dict(cfg.sizes())}
+    names = (*graph.lines, *graph.model.leaves, *(k for k, v in values.items() if _feedable_value(v)))
+    return tuple(name for name in dict.fromkeys(names) if name.isidentifier())
+
+
+def _feedable_value(x) -> bool:
+    """A tensor or an int (not a bool); what a leaf or a size may be to be fed, e.g. not a dict."""
+    return torch.is_tensor(x) or (isinstance(x, int) and not isinstance(x, bool))
+
+
+def cloned(kwargs: dict) -> dict:
+    """Fresh copies of a probe's arguments, a dict of tensors (kata 08's params, acts) included."""
+    return {k: cloned(v) if isinstance(v, dict) else v.clone() if torch.is_tensor(v) else v
+            for k, v in kwargs.items()}
+
+
+def results(probe: Probe, result) -> tuple | None:
+    """The returned gradients, one per target in the probe's order, or None if the result has the wrong form."""
+    if probe.form == "tensor":
+        return (result,)
+    if probe.form == "tuple" and isinstance(result, (tuple, list)) and len(result) == len(probe.targets):
+        return tuple(result)
+    if probe.form == "dict" and isinstance(result, dict) and all(t in result for t in probe.targets):
+        return tuple(result[t] for t in probe.targets)
+    return None
+
+
+def named(probe: Probe, target: str) -> str:
+    """How the learner's code names one gradient: d<target>, or grads['<target>'] (d<target>) in a dict."""
+    return f"grads[{target!r}] (d{target})" if probe.form == "dict" else f"d{target}"
