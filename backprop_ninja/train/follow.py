@@ -113,18 +113,9 @@ def fixed_batches(kata: Kata, fn, seconds: float) -> str:
 def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
                device: str = "cpu") -> Verdict:
     """Kata 04: train `steps` SGD steps with module.backward and with autograd; compare them step by step."""
-    from backprop_ninja.sandbox.loader import function_of
-
-    fn = function_of(module, "backward", kata.step_names)
-    if not callable(fn):
-        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
-                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
-
-    found = list(getattr(fn, "findings", ()))
-    if found:
-        ident, sentence = found[0].ident, found[0].sentence("backward")
-        return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    fn = backward_of(kata, module)
+    if isinstance(fn, Verdict):
+        return fn
 
     # the sizes training.init_model makes
     probe = form_probe(kata, dataclasses.replace(kata.configs[0], device=str(device)))
@@ -169,6 +160,23 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     return Verdict(kata.folder, "training", "done")
 
 
+def backward_of(kata: Kata, module):
+    """The module's backward to train with, or the verdict that says why there is none to train:
+    missing, or what the scan found in it (autograd, the harness's own code)."""
+    from backprop_ninja.sandbox.loader import function_of
+
+    fn = function_of(module, "backward", kata.step_names)
+    if not callable(fn):
+        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
+                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
+    found = scan_findings(fn)
+    if found:
+        ident, sentence = found[0].ident, found[0].sentence("backward")
+        return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    return fn
+
+
 def failed_verdict(kata: Kata, fn, call) -> Verdict:
     err = call.error
     if err.isa("NotImplementedError"):
@@ -195,17 +203,9 @@ def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     AdamW from magnifying float noise in gradients that are zero in exact
     arithmetic (the keys' bias) into a false alarm.
     """
-    from backprop_ninja.sandbox.loader import function_of
-
-    fn = function_of(module, "backward", kata.step_names)
-    if not callable(fn):
-        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
-                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
-    found = scan_findings(fn)
-    if found:
-        ident, sentence = found[0].ident, found[0].sentence("backward")
-        return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    fn = backward_of(kata, module)
+    if isinstance(fn, Verdict):
+        return fn
     cfg = dataclasses.replace(gpt.FLOAT64, device=str(device))
     params = gpt.init_parameters(cfg)
     opt = gpt_training.AdamW(params)
