@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backprop_ninja.checks.probes import forward_values as values_at  # what the probes feed, any kata
 from backprop_ninja.models.katas import kata as find_kata
 
 
@@ -20,7 +19,7 @@ def forward_values(kata: str, quiet: bool = False) -> dict:
     cfg = chosen.configs[0]
     # a graph's tensors (not the values only its fused lines read: nh, the other parameters), or what
     # kata 08's backward is fed: idx, targets and the params and acts dicts
-    values = values_at(chosen.graph, cfg)
+    values = chosen.graph.feeds(cfg)
     if not quiet:
         shapes = ", ".join(f"{name} {tuple(t.shape) if hasattr(t, 'shape') else f'{{{len(t)} tensors}}'}"
                            for name, t in values.items())

@@ -17,7 +17,7 @@ import torch
 from backprop_ninja.checks import diagnose
 from backprop_ninja.checks.compare import Row, compare, describe, figures, table
 from backprop_ninja.checks.diagnose import errors
-from backprop_ninja.checks.probes import Probe, extra_names, forward_values, fresh, named, probes, results
+from backprop_ninja.checks.probes import Probe, fresh, named, probes, results
 from backprop_ninja.models.katas import Kata, Step
 from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox import scan
@@ -224,8 +224,8 @@ def scan_verdict(kata: Kata, step: Step, finding, where: str) -> Verdict:
 @functools.lru_cache(maxsize=32)  # a GPT's batch makes every parameter: once per kata
 def feedable(kata: Kata) -> tuple[str, ...]:
     """Every name a step of `kata` may declare beyond its table parameters (extra parameters: the
-    forward values and sizes its probes know by name, each a tensor or an int; checks.probes.extra_names)."""
-    return extra_names(kata.graph, kata.configs[0])
+    forward values and sizes its graph knows by name, each a tensor or an int)."""
+    return kata.graph.extra_names(kata.configs[0])
 
 
 def _parameters(fn) -> list | None:
@@ -264,7 +264,7 @@ def fed(kata: Kata, given: dict, names: list[str], cfg) -> dict:
     A forward value is a fresh contiguous clone (q of kata 06 is a transposed view in the trace):
     what a step does to it touches nothing the harness keeps.
     """
-    values = forward_values(kata.graph, cfg) if any(name not in given for name in names) else {}
+    values = kata.graph.feeds(cfg) if any(name not in given for name in names) else {}
     out = {}
     for name in names:
         if name in given:
@@ -429,7 +429,7 @@ def _error_context(step: Step, probe: Probe | None, fn) -> dict:
     from backprop_ninja.checks.diagnose.catalogued import kata_of
 
     kata = kata_of(step)
-    values = dict(forward_values(kata.graph, probe.cfg)) if kata else {}
+    values = kata.graph.feeds(probe.cfg) if kata else {}
     values.update(probe.kwargs)
     for inner in [v for v in values.values() if isinstance(v, dict)]:  # kata 08's params and acts, by name
         values.update(inner)

@@ -149,31 +149,6 @@ def model_probe(step: Step, model: gpt_trace.WholeModel, cfg) -> Probe:
                  tuple(tr.scales[n] for n in names), {}, targets=names, order=tr.order(), form="dict")
 
 
-def forward_values(graph, cfg) -> dict:
-    """What a kata's forward pass holds at `cfg`, by name: every tensor of a graph's trace, or what the
-    whole GPT's backward is fed (idx, targets, and the params and acts dicts); fresh clones."""
-    if isinstance(graph, gpt_trace.WholeModel):
-        return gpt_trace.trace(cfg).kwargs()
-    return {name: fresh(t) for name, t in trace(graph, cfg).values.items() if torch.is_tensor(t)}
-
-
-def extra_names(graph, cfg) -> tuple[str, ...]:
-    """Every name a step may declare beyond its table parameters: a graph's lines, its leaves, the
-    batch's names and the configuration's named sizes, each a tensor or an int; never a value only the
-    lines read, such as a GPT's `params` (a dict), nor a size that is not a name ("B*T"). The whole
-    GPT's backward is fed its four parameters only."""
-    if isinstance(graph, gpt_trace.WholeModel):
-        return ()
-    values = {**graph.model.make_batch(cfg), **dict(cfg.sizes())}
-    names = (*graph.lines, *graph.model.leaves, *(k for k, v in values.items() if _feedable_value(v)))
-    return tuple(name for name in dict.fromkeys(names) if name.isidentifier())
-
-
-def _feedable_value(x) -> bool:
-    """A tensor or an int (not a bool); what a leaf or a size may be to be fed, e.g. not a dict."""
-    return torch.is_tensor(x) or (isinstance(x, int) and not isinstance(x, bool))
-
-
 def cloned(kwargs: dict) -> dict:
     """Fresh copies of a probe's arguments, a dict of tensors (kata 08's params, acts) included."""
     return {k: cloned(v) if isinstance(v, dict) else v.clone() if torch.is_tensor(v) else v

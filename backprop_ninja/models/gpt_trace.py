@@ -72,5 +72,13 @@ class WholeModel:
         """A gradient this model's step returns (its parameters), as for a graph's lines."""
         return name in gpt.parameter_names(gpt.MODEL)
 
+    def feeds(self, cfg: gpt.GPTConfig) -> dict:
+        """What backward is fed at `cfg`: idx, targets, and the params and acts dicts; fresh clones."""
+        return trace(cfg).kwargs()
+
+    def extra_names(self, cfg: gpt.GPTConfig) -> tuple[str, ...]:
+        """Nothing beyond backward's four parameters: every value it may need is in params or acts."""
+        return ()
+
 
 WHOLE = WholeModel()
