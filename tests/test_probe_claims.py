@@ -62,6 +62,12 @@ def without_dwpe(idx, targets, params, acts):
     return grads
 
 
+def with_dx0(idx, targets, params, acts):
+    grads = _backward(idx, targets, params, acts)
+    grads["x0"] = grads["wpe"]
+    return grads
+
+
 def dC_in_float64(**kwargs):
     grads = SOLVED_04(**kwargs)
     return (grads[0].double(),) + tuple(grads[1:])
@@ -86,6 +92,8 @@ def test_the_gpt_training_check_names_a_dtype_and_a_missing_key_as_the_form_chec
     assert mistyped.diagnosis == "dtype" and "dwpe" in mistyped.sentence
     missing = follow.check_training(GPT, as_module(without_dwpe), steps=2)
     assert missing.diagnosis != "shape" and "no gradient for wpe" in missing.sentence
+    extra = follow.check_training(GPT, as_module(with_dx0), steps=2)
+    assert extra.diagnosis != "shape" and "'x0'" in extra.sentence and "names no parameter" in extra.sentence
 
 
 def test_the_mlp_training_check_names_a_dtype_and_a_transposed_gradient():

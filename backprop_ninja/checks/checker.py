@@ -328,8 +328,14 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
 
 def form_problem(step: Step, probe: Probe, result) -> tuple[str, str] | None:
     """(id, sentence) when `result` is not the probe's form of plain tensors: a tuple of the wrong length,
-    a dict without a key of every target, a value that is not a tensor or hangs on a graph."""
+    a dict without a key of every target or with a key of none, a value that is not a tensor or hangs
+    on a graph."""
     got = results(probe, result)
+    extra = [k for k in result if k not in probe.targets] if got is not None and probe.form == "dict" else []
+    if extra:
+        keys = ", ".join(map(repr, extra[:4])) + (" ..." if len(extra) > 4 else "")
+        return "not-a-tensor", (f"{step.name}'s dict has a key that names no parameter: {keys}; return one "
+                                "gradient for each name of params and nothing else")
     if got is None and probe.form == "dict":
         if not isinstance(result, dict):
             return "not-a-tensor", (f"{step.name} must return a dict of gradients keyed by the parameter names "
