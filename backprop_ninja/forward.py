@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from torch import Tensor
-
-from backprop_ninja.checks.probes import trace  # the forward pass the probes feed steps from, whatever the kata's model
 from backprop_ninja.models.katas import kata as find_kata
 
 
@@ -20,14 +17,9 @@ def forward_values(kata: str, quiet: bool = False) -> dict:
     """
     chosen = find_kata(str(kata))
     cfg = chosen.configs[0]
-    if chosen.graph is None:  # kata 08: what backward is fed, idx, targets and the params and acts dicts
-        from backprop_ninja.checks.gpt_check import trace as gpt_trace
-
-        values = gpt_trace(cfg).kwargs()
-    else:
-        # tensors only: a GPT's graph also carries values its fused lines read (nh, the other parameters)
-        values = {name: t.detach().clone() for name, t in trace(chosen.graph, cfg).values.items()
-                  if isinstance(t, Tensor)}
+    # a graph's tensors (not the values only its fused lines read: nh, the other parameters), or what
+    # kata 08's backward is fed: idx, targets and the params and acts dicts
+    values = chosen.graph.feeds(cfg)
     if not quiet:
         shapes = ", ".join(f"{name} {tuple(t.shape) if hasattr(t, 'shape') else f'{{{len(t)} tensors}}'}"
                            for name, t in values.items())

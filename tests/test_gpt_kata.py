@@ -8,10 +8,10 @@ import torch
 import variants
 from conftest import ROOT, kata_module
 
-from backprop_ninja.checks import gpt_check, mistakes
+from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.checker import check_in, check_step
 from backprop_ninja.checks.mistakes.gpt import _backward
-from backprop_ninja.models import gpt
+from backprop_ninja.models import gpt, gpt_trace
 from backprop_ninja.models.katas import kata
 from backprop_ninja.sandbox import loader
 from backprop_ninja.train import follow
@@ -41,7 +41,7 @@ def test_forward_saved_is_forward_line_for_line(cfg):
 def test_the_saved_values_have_the_documented_shapes():
     cfg = gpt.MODEL
     B, T, C, nh, hs = cfg.B, cfg.T, cfg.C, cfg.nh, cfg.hs
-    tr = gpt_check.trace(cfg)
+    tr = gpt_trace.trace(cfg)
     assert tr.acts["h1_attn_q"].shape == (B, nh, T, hs) and tr.acts["h1_attn_att"].shape == (B, nh, T, T)
     assert tr.acts["h0_ln_1_rstd"].shape == (B, T, 1) and tr.acts["h0_mlp_fch"].shape == (B, T, 4 * C)
     assert all(v.is_contiguous() for v in tr.acts.values())

@@ -10,9 +10,10 @@ import torch
 import variants
 from conftest import built_katas, kata_module
 
-from backprop_ninja.checks import gpt_check, mistakes
+from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.compare import TOLERANCE
-from backprop_ninja.checks.probes import probes
+from backprop_ninja.checks.probes import cloned, probes
+from backprop_ninja.checks.probes import results as probe_results
 from backprop_ninja.models.katas import kata
 from backprop_ninja.sandbox.guard import call_step
 
@@ -22,37 +23,20 @@ BUILT = {k.folder for k in built_katas()}
 
 def relative_errors(k, step_name, fn):
     """[(relative error, dtype)] over every probe and target where fn returns a usable tensor."""
-    if k.graph is None:
-        return _whole_gpt_errors(k, fn)
     step = k.step(step_name)
     found = []
     for cfg in k.configs:
         for probe in probes(step, k.graph, cfg):
-            call = call_step(fn, probe.kwargs, trusted=False)  # as a learner's step: in the worker
-            results = (call.result,) if len(step.targets) == 1 else call.result
-            if call.error is not None or call.mutated or not isinstance(results, (tuple, list)):
-                return None
-            if len(results) != len(step.targets):
-                return None  # caught as not-a-tensor before values are compared
+            call = call_step(fn, cloned(probe.kwargs), trusted=False)  # as a learner's step: in the worker
+            results = None if call.error is not None or call.mutated else probe_results(probe, call.result)
+            if results is None:
+                return None  # caught before values are compared (an error, not-a-tensor)
             for got, want, scale in zip(results, probe.expected, probe.scales):
                 if not torch.is_tensor(got) or got.shape != want.shape or got.dtype != want.dtype:
                     return None
                 if got.requires_grad or not torch.isfinite(got).all():
                     return None
                 found.append((float((got - want).abs().max()) / scale, want.dtype))
-    return found
-
-
-def _whole_gpt_errors(k, fn):
-    """Kata 08: every gradient of the dict backward returns, at every configuration (gpt_check's trace)."""
-    found = []
-    for cfg in k.configs:
-        tr = gpt_check.trace(cfg)
-        call = call_step(fn, tr.kwargs(), trusted=False)  # as a learner's step: in the worker
-        if call.error is not None or call.mutated or gpt_check.form_problem(call.result, tr):
-            return None
-        found += [(float((call.result[n] - tr.grads[n]).abs().max()) / tr.scales[n], tr.grads[n].dtype)
-                  for n in tr.order()]
     return found
 
 

@@ -36,10 +36,10 @@ def test_a_wrong_gradient_makes_the_runs_part_and_says_when(name):
     assert "after step" in verdict.sentence and "differs from autograd's run" in verdict.sentence
 
 
-def test_a_gradient_that_cannot_update_its_parameter_is_a_shape_problem():
+def test_a_gradient_that_cannot_update_its_parameter_is_named_by_the_form_check():
     m = next(m for m in mistakes.of(TRAINING.folder, "backward") if m.name == "backward_dW2_transposed")
     verdict = check_training(TRAINING, as_module(m.fn), steps=5)
-    assert verdict.diagnosis == "shape"
+    assert verdict.diagnosis == "transposed" and "cannot update the parameters" in verdict.sentence
 
 
 def test_an_error_inside_backward_is_quoted():

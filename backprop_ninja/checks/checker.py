@@ -17,7 +17,7 @@ import torch
 from backprop_ninja.checks import diagnose
 from backprop_ninja.checks.compare import Row, compare, describe, figures, table
 from backprop_ninja.checks.diagnose import errors
-from backprop_ninja.checks.probes import Probe, fresh, probes
+from backprop_ninja.checks.probes import Probe, fresh, named, probes, results
 from backprop_ninja.models.katas import Kata, Step
 from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox import scan
@@ -32,7 +32,7 @@ class Verdict:
     kata: str
     step: str
     status: str  # "done", "wrong" or "todo"
-    diagnosis: str = ""  # an id of DESIGN §5, empty when done
+    diagnosis: str = ""  # a diagnosis id (README: the list), empty when done
     sentence: str = ""
     report: str = ""  # what the learner reads
     where: str = ""  # file:line of the step's def
@@ -86,15 +86,6 @@ def _downstream_reads(graph, target: str) -> set:
     return reads | (live - {graph.loss})
 
 
-def _results(step: Step, result) -> tuple | None:
-    """The returned tensors, one per target, or None if the result has the wrong form."""
-    if len(step.targets) == 1:
-        return (result,)
-    if isinstance(result, (tuple, list)) and len(result) == len(step.targets):
-        return tuple(result)
-    return None
-
-
 def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> Verdict:
     """Run every probe of step `name` against `fn`; return one verdict.
 
@@ -102,10 +93,6 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     source) or a guard.Remote of a learner's file; it is fed by name: its
     table parameters and any extra parameter the kata can feed (feeding).
     """
-    if kata.graph is None:  # kata 08: the whole GPT, a dict of gradients (gpt_check)
-        from backprop_ninja.checks.gpt_check import check_backward
-
-        return check_backward(kata, name, fn, seconds)
     step = kata.step(name)
     where = location(fn)
     found = scan_findings(fn)
@@ -129,10 +116,10 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
                 problem = _hard_coded(step, probe, call, kata.configs[0], _quote_number(fn, kata.configs[0]))
             if problem:
                 return Verdict(kata.folder, name, *problem, where=where)
-            got = _results(step, call.result)
+            got = results(probe, call.result)
             seen.append((probe, got))
-            for target, g, e, scale in zip(step.targets, got, probe.expected, probe.scales):
-                label = _probe_label(probe) + (f" · d{target}" if len(step.targets) > 1 else "")
+            for target, g, e, scale in zip(probe.targets, got, probe.expected, probe.scales):
+                label = _probe_label(probe) + (f" · d{target}" if len(probe.targets) > 1 else "")
                 problem = diagnose.structure(step, target, g, e, probe)
                 if problem:
                     ident, sentence, body = problem
@@ -146,31 +133,26 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
                     wrong.append((len(seen), probe, target, g, e, row))
     if not wrong:
         return Verdict(kata.folder, name, "done", where=where)
-    first_wrong = _first_in_backward_order(kata, step, wrong)
-    probe, target, g, e, row = first_wrong
+    probe, target, g, e, row = _first_in_backward_order(wrong)
     ident, sentence = diagnose.values(kata, step, target, g, e, probe, rows, seen)
     if ident == "hard-coded":
         sentence += _quote_number(fn, kata.configs[0])
     mine, autograd = figures(row.got, row.want)
-    body = (f"{_rows(step, rows)}\n"
-            f"  first failure: {_probe_label(probe)}{' · d' + target if len(step.targets) > 1 else ''}; "
+    several = len(probe.targets) > 1
+    body = (f"{_rows(step, [p for p, _ in seen], rows, probe)}\n"
+            f"  first failure: {_probe_label(probe)}{' · d' + target if several else ''}; "
             f"at {list(row.worst)} you returned {mine}, autograd says {autograd}\n"
             f"  called: {_called(step, probe, kata.graph, target)}")
-    headline = f"d{target} is wrong" if len(step.targets) > 1 else "wrong values"
+    headline = f"d{target} is wrong" if several else "wrong values"
     return Verdict(kata.folder, name, "wrong", ident, sentence,
                    report=_report(step, body, ident, sentence, None, headline=headline), where=where,
                    first_failure=(_probe_label(probe), target, g, e))
 
 
-def _first_in_backward_order(kata: Kata, step: Step, wrong: list):
+def _first_in_backward_order(wrong: list):
     """Of the (probe index, probe, target, got, want, row) that differ, the first probe's gradient that
-    the backward pass reaches first (the later its first consumer, the earlier)."""
-    lines = list(kata.graph.lines)
-
-    def reached(target):
-        return -min((lines.index(c) for c in kata.graph.consumers(target)), default=0)
-
-    return min(wrong, key=lambda w: (w[0], reached(w[2]), step.targets.index(w[2])))[1:]
+    the backward pass reaches first (the probe's order)."""
+    return min(wrong, key=lambda w: (w[0], w[1].order.index(w[2]) if w[2] in w[1].order else 0))[1:]
 
 
 def _quote_number(fn, cfg) -> str:
@@ -196,13 +178,20 @@ def _quote_number(fn, cfg) -> str:
     return f"; your line {start + node.lineno - 1} holds it: `{lines[node.lineno - 1].strip()}`"
 
 
-def _rows(step: Step, rows: list[Row]) -> str:
-    """The comparison table; for a step with several gradients, only the rows that differ."""
-    if len(step.targets) == 1:
+def _rows(step: Step, ran: list[Probe], rows: list[Row], first: Probe) -> str:
+    """The comparison table; for a step with several gradients, only the rows that differ at the first
+    failing probe (`first`), the other probes where some differ, and the gradients right at every one."""
+    targets = tuple(dict.fromkeys(t for p in ran for t in p.targets))  # kata 08's differ with the layers
+    if len(targets) == 1:
         return table(step.name, rows)
     wrong = [r for r in rows if not r.approximate]
-    right = [f"d{t}" for t in step.targets if not any(r.label.endswith(f" · d{t}") for r in wrong)]
-    return table(step.name, wrong) + (f"\n  right in every check: {', '.join(right)}" if right else "")
+    here = _probe_label(first) + " · "
+    elsewhere = dict.fromkeys(r.label.split(" · ")[0] for r in wrong if not r.label.startswith(here))
+    right = [f"d{t}" for t in targets if not any(r.label.endswith(f" · d{t}") for r in wrong)]
+    order = {f"{here}d{t}": i for i, t in enumerate(first.order)}  # backward order, as the pass reaches them
+    shown = sorted((r for r in wrong if r.label.startswith(here)), key=lambda r: order.get(r.label, 0))
+    return (table(step.name, shown) + (f"\n  wrong at {'; '.join(elsewhere)} too" if elsewhere else "")
+            + (f"\n  right in every check: {', '.join(right)}" if right else ""))
 
 
 def check_in(kata: Kata, module, name: str, seconds: float = DEFAULT_SECONDS) -> Verdict:
@@ -234,21 +223,9 @@ def scan_verdict(kata: Kata, step: Step, finding, where: str) -> Verdict:
 
 @functools.lru_cache(maxsize=32)  # a GPT's batch makes every parameter: once per kata
 def feedable(kata: Kata) -> tuple[str, ...]:
-    """Every name a step of `kata` may declare beyond its table parameters (DESIGN §2, extra parameters).
-
-    Generic over the graph's model: its lines, its leaves, the batch's names and the configuration's
-    named sizes (cfg.sizes()), each a tensor or an int; never a value only the lines read, such as a
-    GPT's `params` (a dict), nor a size that is not a name ("B*T").
-    """
-    cfg = kata.configs[0]
-    values = {**kata.graph.model.make_batch(cfg), **dict(cfg.sizes())}
-    names = (*kata.graph.lines, *kata.graph.model.leaves, *(k for k, v in values.items() if _feedable_value(v)))
-    return tuple(name for name in dict.fromkeys(names) if name.isidentifier())
-
-
-def _feedable_value(x) -> bool:
-    """A tensor or an int (not a bool); what a leaf or a size may be to be fed, e.g. not a dict."""
-    return torch.is_tensor(x) or (isinstance(x, int) and not isinstance(x, bool))
+    """Every name a step of `kata` may declare beyond its table parameters (extra parameters: the
+    forward values and sizes its graph knows by name, each a tensor or an int)."""
+    return kata.graph.extra_names(kata.configs[0])
 
 
 def _parameters(fn) -> list | None:
@@ -287,14 +264,13 @@ def fed(kata: Kata, given: dict, names: list[str], cfg) -> dict:
     A forward value is a fresh contiguous clone (q of kata 06 is a transposed view in the trace):
     what a step does to it touches nothing the harness keeps.
     """
-    from backprop_ninja.models.lecture import trace
-
+    values = kata.graph.feeds(cfg) if any(name not in given for name in names) else {}
     out = {}
     for name in names:
         if name in given:
             out[name] = given[name]
-        elif torch.is_tensor(value := trace(kata.graph, cfg).values.get(name)):
-            out[name] = fresh(value)
+        elif torch.is_tensor(value := values.get(name)):
+            out[name] = value
         else:
             out[name] = getattr(cfg, name)
     return out
@@ -330,7 +306,7 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
         body = f"  at {call.where}" if call.where else ""
         return ("wrong", ident, sentence, _report(step, body, ident, sentence, probe, headline="stopped"))
     if err is not None and err.isa("GraphAttached"):
-        return _graph_attached(step, step.targets[0], probe)
+        return _graph_attached(step, probe.targets[0], probe)
     if err is not None and err.isa("NotImplementedError"):
         return ("todo", "not-implemented", f"{step.name} still raises NotImplementedError: write it",
                 f"todo: {step.name} — {location(fn)}")
@@ -343,17 +319,38 @@ def _call_problem(step: Step, probe: Probe, call, fn) -> tuple | None:
         sentence = (f"{step.name} changed its argument {names} in place (an in-place op such as +=, *= or "
                     f"a trailing-underscore method); the forward values are shared, so compute a new tensor instead")
         return ("wrong", "mutated-input", sentence, _report(step, "", "mutated-input", sentence, probe))
-    got = _results(step, call.result)
+    form = form_problem(step, probe, call.result)
+    if form:
+        ident, sentence = form
+        return ("wrong", ident, sentence, _report(step, "", ident, sentence, probe))
+    return None
+
+
+def form_problem(step: Step, probe: Probe, result) -> tuple[str, str] | None:
+    """(id, sentence) when `result` is not the probe's form of plain tensors: a tuple of the wrong length,
+    a dict without a key of every target or with a key of none, a value that is not a tensor or hangs
+    on a graph."""
+    got = results(probe, result)
+    extra = [k for k in result if k not in probe.targets] if got is not None and probe.form == "dict" else []
+    if extra:
+        keys = ", ".join(map(repr, extra[:4])) + (" ..." if len(extra) > 4 else "")
+        return "not-a-tensor", (f"{step.name}'s dict has a key that names no parameter: {keys}; return one "
+                                "gradient for each name of params and nothing else")
+    if got is None and probe.form == "dict":
+        if not isinstance(result, dict):
+            return "not-a-tensor", (f"{step.name} must return a dict of gradients keyed by the parameter names "
+                                    f"({', '.join(probe.targets[:3])}, ...); it returned {kind_of(result)}")
+        missing = [t for t in probe.order if t not in result]
+        return "not-a-tensor", (f"{step.name}'s dict has no gradient for {', '.join(missing[:4])}"
+                                f"{' ...' if len(missing) > 4 else ''}: return one for every name of params")
     if got is None:
-        want = f"a tuple of {len(step.targets)} tensors ({', '.join('d' + t for t in step.targets)})"
-        sentence = f"{step.name} must return {want}; it returned {kind_of(call.result)}"
-        return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
-    for target, g in zip(step.targets, got):
+        want = f"a tuple of {len(probe.targets)} tensors ({', '.join('d' + t for t in probe.targets)})"
+        return "not-a-tensor", f"{step.name} must return {want}; it returned {kind_of(result)}"
+    for target, g in zip(probe.targets, got):
         if isinstance(g, Returned) and g.kind == "graph":
-            return _graph_attached(step, target, probe)
+            return _graph_attached(step, target, probe)[1:3]
         if not torch.is_tensor(g):
-            sentence = _not_a_tensor(step, target, g)
-            return ("wrong", "not-a-tensor", sentence, _report(step, "", "not-a-tensor", sentence, probe))
+            return "not-a-tensor", _not_a_tensor(step, probe, target, g)
     return None
 
 
@@ -403,14 +400,14 @@ def kind_of(x) -> str:
     return f"a {type(x).__name__}"
 
 
-def _not_a_tensor(step: Step, target: str, x) -> str:
+def _not_a_tensor(step: Step, probe: Probe, target: str, x) -> str:
     advice = {"None": "add the missing `return`",
               "numpy": "stay in torch: use torch operations, or torch.from_numpy(...) at the end",
               "subclass": "return a plain torch.Tensor, built with torch operations on the inputs"}
     kind = x.kind if isinstance(x, Returned) else ""
     key = ("None" if x is None else "numpy" if kind == "numpy" or type(x).__module__ == "numpy"
            else "subclass" if kind == "subclass" else "")
-    return (f"d{target} must be a torch.Tensor with {target}'s shape; {step.name} returned {kind_of(x)}"
+    return (f"{named(probe, target)} must be a torch.Tensor with {target}'s shape; {step.name} returned {kind_of(x)}"
             + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
 
 
@@ -436,13 +433,14 @@ def _error_context(step: Step, probe: Probe | None, fn) -> dict:
     if probe is None:
         return context
     from backprop_ninja.checks.diagnose.catalogued import kata_of
-    from backprop_ninja.models.lecture import trace
 
     kata = kata_of(step)
-    values = dict(trace(kata.graph, probe.cfg).values) if kata and kata.graph else {}
+    values = kata.graph.feeds(probe.cfg) if kata else {}
     values.update(probe.kwargs)
+    for inner in [v for v in values.values() if isinstance(v, dict)]:  # kata 08's params and acts, by name
+        values.update(inner)
     context["shapes"] = {k: tuple(v.shape) for k, v in values.items() if torch.is_tensor(v)}
-    context["feedable"] = feedable(kata) if kata and kata.graph else tuple(probe.kwargs)
+    context["feedable"] = feedable(kata) if kata else tuple(probe.kwargs)
     context["sizes"] = list(probe.cfg.sizes())
     return context
 

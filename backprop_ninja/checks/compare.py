@@ -90,4 +90,6 @@ def describe(t) -> str:
     """A tensor as the learner thinks of it: shape and dtype."""
     if torch.is_tensor(t):
         return f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}"
+    if isinstance(t, dict):  # kata 08's params and acts
+        return f"{{{len(t)} tensors}}"
     return type(t).__name__

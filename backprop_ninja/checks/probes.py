@@ -11,6 +11,13 @@
   above the diagonal, where the causal mask cuts preatt off from the loss), so
   a step that relies on that structure (llm.c's causal loop `t2 <= t` for dq and
   dk) is judged on what the model can feed it.
+- The model probe (kata 08, models/gpt_trace.py) feeds the whole GPT's
+  backward its batch, parameters and saved activations, and expects a dict
+  of every parameter's gradient.
+
+A probe is all the checker knows of a kata: what to feed, the gradients it
+must get back by name (`targets`, in the result's `form`), the order a
+backward pass reaches them, and each one's scale.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import zlib
 
 import torch
 
+from backprop_ninja.models import gpt_trace
 from backprop_ninja.models.katas import Step
 from backprop_ninja.models.lecture import Config, Graph, trace
 
@@ -36,6 +44,9 @@ class Probe:
     branches: dict  # consumer line -> the gradient through it alone (targets[0] only)
     # what the step also declared and was fed by name (extra parameters: n, a forward value), for its report
     extra: dict = dataclasses.field(default_factory=dict)
+    targets: tuple = ()  # the gradients' names, one per expected tensor
+    order: tuple = ()  # the targets in the order a backward pass reaches them (the loss's side first)
+    form: str = "tensor"  # what the step returns: "tensor", a "tuple" of targets, or a "dict" keyed by them
 
     @property
     def scale(self) -> float:
@@ -138,7 +149,51 @@ def local_probe(step: Step, graph: Graph, cfg: Config) -> Probe | None:
                  branches if len(frontier) > 1 else {})
 
 
-def probes(step: Step, graph: Graph, cfg: Config) -> list[Probe]:
-    """The probes of one step at one configuration, lecture probe first."""
+def probes(step: Step, graph, cfg) -> list[Probe]:
+    """The probes of one step at one configuration, lecture (model) probe first."""
+    if isinstance(graph, gpt_trace.WholeModel):
+        return [model_probe(step, graph, cfg)]
     found = [lecture_probe(step, graph, cfg), local_probe(step, graph, cfg)]
-    return [p for p in found if p is not None]
+    form = "tensor" if len(step.targets) == 1 else "tuple"
+    return [dataclasses.replace(p, targets=step.targets, order=_backward_order(step, graph), form=form)
+            for p in found if p is not None]
+
+
+def _backward_order(step: Step, graph: Graph) -> tuple[str, ...]:
+    """The step's targets, the one whose first consumer comes latest in the forward first."""
+    lines = list(graph.lines)
+
+    def reached(target):
+        return -min((lines.index(c) for c in graph.consumers(target)), default=0)
+
+    return tuple(sorted(step.targets, key=lambda t: (reached(t), step.targets.index(t))))
+
+
+def model_probe(step: Step, model: gpt_trace.WholeModel, cfg) -> Probe:
+    """Kata 08: the whole GPT's backward, fed the batch, the parameters and the saved activations."""
+    tr = gpt_trace.trace(cfg)
+    names = tuple(tr.params)
+    return Probe(model.probe, cfg, tr.kwargs(), tuple(tr.grads[n] for n in names),
+                 tuple(tr.scales[n] for n in names), {}, targets=names, order=tr.order(), form="dict")
+
+
+def cloned(kwargs: dict) -> dict:
+    """Fresh copies of a probe's arguments, a dict of tensors (kata 08's params, acts) included."""
+    return {k: cloned(v) if isinstance(v, dict) else v.clone() if torch.is_tensor(v) else v
+            for k, v in kwargs.items()}
+
+
+def results(probe: Probe, result) -> tuple | None:
+    """The returned gradients, one per target in the probe's order, or None if the result has the wrong form."""
+    if probe.form == "tensor":
+        return (result,)
+    if probe.form == "tuple" and isinstance(result, (tuple, list)) and len(result) == len(probe.targets):
+        return tuple(result)
+    if probe.form == "dict" and isinstance(result, dict) and all(t in result for t in probe.targets):
+        return tuple(result[t] for t in probe.targets)
+    return None
+
+
+def named(probe: Probe, target: str) -> str:
+    """How the learner's code names one gradient: d<target>, or grads['<target>'] (d<target>) in a dict."""
+    return f"grads[{target!r}] (d{target})" if probe.form == "dict" else f"d{target}"

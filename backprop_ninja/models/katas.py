@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from backprop_ninja.models import gpt, lecture
+from backprop_ninja.models import gpt, gpt_trace, lecture
 from backprop_ninja.models.lecture import Config
 from backprop_ninja.models.paths import names_kata, repo_root  # noqa: F401  (repo_root: where the katas live; re-exported)
 
@@ -34,7 +34,8 @@ class Kata:
 
     folder: str  # e.g. "01_atomic_graph"
     title: str
-    graph: lecture.Graph | None  # None: the kata has a check of its own (08: gpt_check)
+    # where its probes come from: a forward graph (a step per line), or the whole GPT (08: a dict of gradients)
+    graph: lecture.Graph | gpt_trace.WholeModel
     steps: tuple[Step, ...]
     configs: tuple  # lecture.Config, or gpt.GPTConfig for kata 08
 
@@ -145,8 +146,8 @@ KATAS = (
     Kata("05_layernorm", "layernorm of a small GPT", gpt.LAYERNORM, LAYERNORM_STEPS, GPT_CONFIGS),
     Kata("06_attention", "causal self-attention of a small GPT", gpt.ATTENTION, ATTENTION_STEPS, GPT_CONFIGS),
     Kata("07_mlp", "the MLP of a small GPT", gpt.MLP, MLP_STEPS, GPT_CONFIGS),
-    # the whole GPT: a dict of gradients whose names depend on the layers, checked by gpt_check (graph None)
-    Kata("08_gpt", "the whole GPT's backward pass", None,
+    # the whole GPT: a dict of gradients whose names depend on the layers (probes.model_probe)
+    Kata("08_gpt", "the whole GPT's backward pass", gpt_trace.WHOLE,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
          (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
 )

@@ -141,6 +141,22 @@ class Graph:
     def __contains__(self, name: str) -> bool:
         return name in self.lines or name in self.model.leaves
 
+    def feeds(self, cfg: Config) -> dict[str, torch.Tensor]:
+        """Every tensor of the forward pass at `cfg` by name (leaves, batch, lines), fresh contiguous
+        clones (a GPT's q, k, v are transposed views); not the values only fused lines read (nh)."""
+        return {name: t.detach().clone(memory_format=torch.contiguous_format)
+                for name, t in trace(self, cfg).values.items() if torch.is_tensor(t)}
+
+    def extra_names(self, cfg: Config) -> tuple[str, ...]:
+        """Every name a step may declare beyond its table parameters: the lines, the leaves, the
+        batch's names and the configuration's named sizes, each a tensor or an int; never a value
+        only the lines read, such as a GPT's `params` (a dict), nor a size that is not a name ("B*T")."""
+        values = {**self.model.make_batch(cfg), **dict(cfg.sizes())}
+        feedable = [k for k, v in values.items()
+                    if torch.is_tensor(v) or (isinstance(v, int) and not isinstance(v, bool))]
+        names = (*self.lines, *self.model.leaves, *feedable)
+        return tuple(name for name in dict.fromkeys(names) if name.isidentifier())
+
     def consumers(self, name: str) -> list[str]:
         """The lines that read `name` directly, in table order."""
         return [line for line, reads in self.inputs.items() if name in reads]

@@ -9,8 +9,11 @@ Kata 08 (the GPT): one run of AdamW steps in float64 at the model sizes, on
 batches of the built-in names, with autograd's gradients computed beside the
 learner's at the same parameters and batch.
 
-Both report with the ids of every step's check (checks.checker). The check a
-kata runs is looked up in FOLLOWERS by its folder: data, not a branch.
+Both report with the ids of every step's check (checks.checker): a result
+of the wrong form is named by the checker's own form check, at the sizes the
+run trains; a run that leaves autograd's says whether the fixed-batch check
+(test_backward) passes, having run it. The check a kata runs is looked up in
+FOLLOWERS by its folder: data, not a branch.
 """
 
 from __future__ import annotations
@@ -19,9 +22,18 @@ import dataclasses
 
 import torch
 
-from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, location, process_problem, scan_findings
+from backprop_ninja.checks import diagnose
+from backprop_ninja.checks.checker import (
+    DEFAULT_SECONDS,
+    Verdict,
+    check_step,
+    form_problem,
+    location,
+    process_problem,
+    scan_findings,
+)
 from backprop_ninja.checks.compare import TOLERANCE, close
-from backprop_ninja.checks.gpt_check import form_problem, trace
+from backprop_ninja.checks.probes import probes, results
 from backprop_ninja.models import gpt, lecture
 from backprop_ninja.models.katas import Kata
 from backprop_ninja.sandbox.guard import call_step
@@ -29,7 +41,6 @@ from backprop_ninja.train import gpt as gpt_training
 from backprop_ninja.train import mlp as training
 
 STEPS = 100  # steps of either training check
-VOCAB = 27
 GPT_LR = 1e-3  # the GPT check's AdamW learning rate
 VOCAB = 27
 
@@ -47,26 +58,82 @@ class _Stop(Exception):
         self.verdict = verdict
 
 
+def form_probe(kata: Kata, cfg):
+    """The probe that says what form backward returns at the sizes a run trains (cfg): built once,
+    before the run (its trace needs autograd, which the manual loop turns off)."""
+    return probes(kata.step("backward"), kata.graph, cfg)[0]
+
+
+def form_at(kata: Kata, probe, kwargs: dict, result, autograd) -> tuple[str, str] | None:
+    """(id, sentence) when backward's result at one training step is not gradients of the parameters'
+    form (the checker's form check: a tuple or dict of plain tensors, each of its parameter's shape,
+    dtype and device, finite), else None.
+
+    probe: form_probe at the sizes the run trains; kwargs: what backward was fed;
+    autograd(): autograd's gradients at the same parameters and batch (a tuple in the targets' order,
+    or a dict by name), computed only when the result has the right outer form.
+    """
+    step = kata.step("backward")
+    problem = form_problem(step, probe, result)
+    if problem:
+        return problem
+    got = results(probe, result)
+    if all(not g.requires_grad and g.shape == e.shape and g.dtype == e.dtype and g.device == e.device
+           and bool(torch.isfinite(g).all()) for g, e in zip(got, probe.expected)):
+        return None  # every step of a good run: no autograd pass for the form alone
+    expected = autograd()
+    if isinstance(expected, dict):
+        expected = tuple(expected[t] for t in probe.targets)
+    probe = dataclasses.replace(probe, label="training step", kwargs=kwargs, expected=expected,
+                                scales=tuple(float(e.abs().max()) or 1.0 for e in expected), branches={})
+    for target, g, want in zip(probe.targets, got, expected):
+        found = diagnose.structure(step, target, g, want, probe)
+        if found:
+            return found[:2]
+    return None
+
+
+def _form_verdict(kata: Kata, i: int, problem: tuple[str, str]) -> Verdict:
+    ident, sentence = problem
+    sentence = f"at step {i + 1}, backward's result cannot update the parameters: {sentence}"
+    return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                   report=f"training: stopped at step {i + 1}\ndiagnosis: {ident} — {sentence}")
+
+
+def fixed_batches(kata: Kata, fn, seconds: float) -> str:
+    """What the fixed-batch check (test_backward) says of `fn`, run now: the half-sentence that follows
+    a training run leaving autograd's."""
+    own = check_step(kata, "backward", fn, seconds)
+    if own.status == "done":
+        return ("the checks' fixed batches pass, so look for what changes between steps: a value kept from an "
+                "earlier call, or one that depends on the batch")
+    return f"test_backward fails too ({own.diagnosis}): fix what it names first"
+
+
 def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
                device: str = "cpu") -> Verdict:
     """Kata 04: train `steps` SGD steps with module.backward and with autograd; compare them step by step."""
-    from backprop_ninja.sandbox.loader import function_of
+    fn = backward_of(kata, module)
+    if isinstance(fn, Verdict):
+        return fn
 
-    fn = function_of(module, "backward", kata.step_names)
-    if not callable(fn):
-        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
-                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
-
-    found = list(getattr(fn, "findings", ()))
-    if found:
-        ident, sentence = found[0].ident, found[0].sentence("backward")
-        return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    # the sizes training.init_model makes
+    probe = form_probe(kata, dataclasses.replace(kata.configs[0], device=str(device)))
+    at = [0]  # the step the run is at, for a verdict
 
     def guarded(**kwargs):
         call = call_step(fn, kwargs, seconds, trusted=False)
         if call.error is not None:
             raise _Stop(failed_verdict(kata, fn, call))
+
+        def autograd():
+            leaves = {k: kwargs[k].detach().clone() for k in lecture.PARAMETERS}
+            with torch.enable_grad():  # backward is called inside the manual loop's no_grad
+                return training.autograd_gradients(leaves, kwargs["Xb"], kwargs["Yb"])[1]
+
+        problem = form_at(kata, probe, kwargs, call.result, autograd)
+        if problem:
+            raise _Stop(_form_verdict(kata, at[0], problem))
         return call.result
 
     X, Y = (t.to(device) for t in dataset())
@@ -74,16 +141,12 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     manual = training.manual_gradients(guarded)
     g = torch.Generator().manual_seed(7)
     for i in range(steps):
+        at[0] = i
         ix = torch.randint(0, X.shape[0], (32,), generator=g).to(device)  # (32,)
         try:
             loss = training.train_step(manual, mine, X[ix], Y[ix], 0.1)
         except _Stop as stop:
             return stop.verdict
-        except (TypeError, RuntimeError) as error:  # a result of the wrong form met the update
-            sentence = (f"backward's result cannot update the parameters (p -= lr * dp: {error}); "
-                        "test_backward names the gradient and its shape")
-            return Verdict(kata.folder, "training", "wrong", "shape", sentence,
-                           report=f"training: stopped at step {i}\ndiagnosis: shape — {sentence}")
         ref = training.train_step(training.autograd_gradients, theirs, X[ix], Y[ix], 0.1)
         drift = {k: float((mine[k] - theirs[k].detach()).abs().max() / theirs[k].detach().abs().max())
                  for k in lecture.PARAMETERS}
@@ -91,10 +154,27 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
         if not drift[worst] <= TOLERANCE[torch.float32]:  # NaN fails too
             sentence = (f"after step {i + 1} of {steps}, {worst} differs from autograd's run by "
                         f"{drift[worst]:.1e} of its size (loss {float(loss):.4f} vs {float(ref):.4f}); "
-                        "test_backward names the gradient that is off")
+                        f"{fixed_batches(kata, fn, seconds)}")
             return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
                            report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
     return Verdict(kata.folder, "training", "done")
+
+
+def backward_of(kata: Kata, module):
+    """The module's backward to train with, or the verdict that says why there is none to train:
+    missing, or what the scan found in it (autograd, the harness's own code)."""
+    from backprop_ninja.sandbox.loader import function_of
+
+    fn = function_of(module, "backward", kata.step_names)
+    if not callable(fn):
+        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
+                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
+    found = scan_findings(fn)
+    if found:
+        ident, sentence = found[0].ident, found[0].sentence("backward")
+        return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    return fn
 
 
 def failed_verdict(kata: Kata, fn, call) -> Verdict:
@@ -123,21 +203,14 @@ def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     AdamW from magnifying float noise in gradients that are zero in exact
     arithmetic (the keys' bias) into a false alarm.
     """
-    from backprop_ninja.sandbox.loader import function_of
-
-    fn = function_of(module, "backward", kata.step_names)
-    if not callable(fn):
-        return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
-                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
-    found = scan_findings(fn)
-    if found:
-        ident, sentence = found[0].ident, found[0].sentence("backward")
-        return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+    fn = backward_of(kata, module)
+    if isinstance(fn, Verdict):
+        return fn
     cfg = dataclasses.replace(gpt.FLOAT64, device=str(device))
     params = gpt.init_parameters(cfg)
     opt = gpt_training.AdamW(params)
     data = gpt.stream().to(device)
+    probe = form_probe(kata, cfg)
     g = torch.Generator().manual_seed(7)
     for i in range(steps):
         idx, targets = gpt_training.batch(data, cfg.B, cfg.T, g)
@@ -146,20 +219,17 @@ def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
         if call.error is not None:
             return failed_verdict(kata, fn, call)
         grads = call.result
-        problem = form_problem(grads, trace(cfg))
-        if problem:
-            sentence = f"backward's result cannot update the parameters ({problem[1]}); test_backward says more"
-            return Verdict(kata.folder, "training", "wrong", "shape", sentence,
-                           report=f"training: stopped at step {i}\ndiagnosis: shape — {sentence}")
         _, want = gpt_training.autograd_gradients(params, idx, targets, cfg.nh)
+        problem = form_at(kata, probe, kwargs, grads, lambda want=want: want)
+        if problem:
+            return _form_verdict(kata, i, problem)
         for name in gpt.backward_order(params):
             scale = float(want[name].abs().max()) or 1.0
             if not close(grads[name], want[name], scale):
                 diff = float((grads[name] - want[name]).abs().max()) / scale
                 sentence = (f"at step {i + 1} of {steps}, d{name} differs from autograd's at the same parameters "
-                            f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); the checks' fixed "
-                            "batches passed, so look for what changes between steps: a value kept from an "
-                            "earlier call, or one that depends on the tokens of the batch")
+                            f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); "
+                            f"{fixed_batches(kata, fn, seconds)}")
                 return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
                                report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
         opt.step(grads, GPT_LR)

@@ -205,8 +205,8 @@ def check_backward(backward, device) -> str | None:
     Raises GPTTrainError when it cannot train (not written yet, not a dict of
     right-shaped gradients); returns a warning when its values differ from autograd's.
     """
-    from backprop_ninja.checks.gpt_check import check_backward as check
-    from backprop_ninja.checks.gpt_check import form_problem, trace
+    from backprop_ninja.checks.checker import check_step, form_problem
+    from backprop_ninja.checks.probes import cloned, probes
     from backprop_ninja.models import katas
 
     found = list(getattr(backward, "findings", ()))
@@ -214,14 +214,15 @@ def check_backward(backward, device) -> str | None:
         raise GPTTrainError(f"{found[0].sentence('backward')}; pytest katas/08_gpt shows where.")
     cfg = dataclasses.replace(gpt.MODEL, device=str(device))
     kata = dataclasses.replace(katas.kata("08"), configs=(cfg,))
-    verdict = check(kata, "backward", backward)
+    verdict = check_step(kata, "backward", backward)
     if verdict.status == "todo":
         raise GPTTrainError("kata 08's backward is not written yet: finish it (pytest katas/08_gpt), or train "
                             "with the worked solution: backprop-ninja train --model gpt --impl reference.")
     if verdict.status != "done":
-        tr = trace(cfg)
-        call = call_step(backward, tr.kwargs(), SECONDS)
-        if call.error is not None or form_problem(call.result, tr):
+        step = kata.step("backward")
+        probe = probes(step, kata.graph, cfg)[0]
+        call = call_step(backward, cloned(probe.kwargs), SECONDS)
+        if call.error is not None or form_problem(step, probe, call.result):
             raise GPTTrainError(f"backward cannot train the GPT ({verdict.diagnosis}: {verdict.sentence}); "
                                 "pytest katas/08_gpt shows what is wrong.")
         return (f"warning: your backward differs from autograd's ({verdict.diagnosis}), so the loss may not fall: "

@@ -6,7 +6,7 @@ import torch
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.compare import close
-from backprop_ninja.checks.probes import Probe
+from backprop_ninja.checks.probes import Probe, cloned, results
 from backprop_ninja.models.katas import KATAS, Kata, Step
 from backprop_ninja.sandbox.guard import call_step
 
@@ -34,13 +34,13 @@ def catalogued_form(step: Step, target: str, got, probe: Probe, ids: tuple = ())
             continue
         mine = got
         if ids:
-            want = probe.expected[step.targets.index(target)].dtype
+            want = probe.expected[probe.targets.index(target)].dtype
             mine, theirs = got.to(want), theirs.to(want)
         theirs = theirs.to(mine.dtype)
         fin = torch.isfinite(mine)
         if (torch.equal(fin, torch.isfinite(theirs)) and torch.equal(torch.isnan(mine), torch.isnan(theirs))
                 and close(torch.where(fin, mine, 0), torch.where(fin, theirs, 0),
-                          probe.scales[step.targets.index(target)])):
+                          probe.scales[probe.targets.index(target)])):
             return m.id, m.sentence
     return None
 
@@ -62,21 +62,23 @@ _DIFFERS = object()  # the mistake ran, and is right or wrong on other gradients
 
 
 def _mistake_result(m, step: Step, target: str, probe: Probe, rows=None):
-    """The mistake's d<target> at the probe; None where it raises; _DIFFERS where its verdicts differ."""
-    index = step.targets.index(target)
+    """The mistake's d<target> at the probe; None where it raises or the probe has no such gradient (kata
+    08's odd sizes have one layer); _DIFFERS where its verdicts differ."""
     label = f"{probe.label}, {probe.cfg.label} · d"
     verdicts = {r.label[len(label):]: r.approximate for r in rows or () if r.label.startswith(label)}
-    call = call_step(m.fn, {k: v.clone() for k, v in probe.kwargs.items()})
+    call = call_step(m.fn, cloned(probe.kwargs))
     if call.error is not None:
         return None
-    result = call.result
-    if len(step.targets) > 1:
-        if not isinstance(result, (tuple, list)) or len(result) != len(step.targets):
-            return None
-        if verdicts and any(t in verdicts and _right(r, e, scale) != verdicts[t]
-                            for t, r, e, scale in zip(step.targets, result, probe.expected, probe.scales)):
-            return _DIFFERS
-        result = result[index]
+    result = results(probe, call.result)
+    if result is None:
+        return None
+    if len(probe.targets) > 1 and verdicts and any(
+            t in verdicts and _right(r, e, scale) != verdicts[t]
+            for t, r, e, scale in zip(probe.targets, result, probe.expected, probe.scales)):
+        return _DIFFERS
+    if target not in probe.targets:
+        return None
+    result = result[probe.targets.index(target)]
     return result.detach() if torch.is_tensor(result) else None
 
 
@@ -94,19 +96,20 @@ def catalogued_match(kata: Kata, step: Step, target: str, got, probe: Probe, row
 
     `seen` holds (probe, the learner's returned tensors, one per target) for every probe that ran.
     """
-    i = step.targets.index(target)
-    scale = probe.scales[i]
+    scale = probe.scales[probe.targets.index(target)]
     for m, theirs in _mistake_results(kata, step, target, probe, rows):
         if not _same(got, theirs, scale):
             continue
-        if all(_reproduces(m, step, target, p, mine[i], rows) for p, mine in seen if mine is not None):
+        if all(_reproduces(m, step, target, p, mine, rows) for p, mine in seen if mine is not None):
             return m.id, m.sentence
     return None
 
 
-def _reproduces(m, step: Step, target: str, probe: Probe, got, rows) -> bool:
-    """The mistake gives `got` at this probe (or cannot run there)."""
+def _reproduces(m, step: Step, target: str, probe: Probe, mine: tuple, rows) -> bool:
+    """The mistake gives the learner's d<target> (`mine`: every gradient returned) at this probe, at the
+    learner's dtype (or cannot run there, or the probe has no d<target>)."""
     theirs = _mistake_result(m, step, target, probe, rows)
     if theirs is None:
         return True
-    return theirs is not _DIFFERS and _same(got, theirs, probe.scales[step.targets.index(target)])
+    i = probe.targets.index(target)
+    return theirs is not _DIFFERS and _same(mine[i], theirs, probe.scales[i])

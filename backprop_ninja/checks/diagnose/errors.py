@@ -50,6 +50,10 @@ def explain(step, raised, source: str = "", feedable=(), shapes=None, sizes=None
         found = _keyword_error(step, raised, line)
         if found:
             return "exception", found
+        if "NoneType" in raised.message:  # a value is None: a placeholder left in, or a missing return
+            return "exception", (f"{step.name} raised TypeError: {raised.message}{line}: a value there is None — "
+                                 "a function it calls still has its `...` placeholder (paste your step in), or "
+                                 "a function lacks its `return`")
     if raised.isa("RuntimeError") or raised.isa("IndexError"):
         found = _shape_error(step, raised, line, sizes)
         if found:

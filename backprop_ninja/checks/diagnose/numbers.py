@@ -22,55 +22,54 @@ def values(kata: Kata, step: Step, target: str, got, want, probe: Probe, rows, s
     only when it holds at every one of them: a catalogued mistake must reproduce the learner's
     answer wherever both ran, a generic pattern must hold wherever it is checked.
     """
-    i = step.targets.index(target)
-    seen = list(seen) or [(probe, (got,) if len(step.targets) == 1 else None)]
-    everywhere = [(_focus(p, step, target), g[i], p.expected[i]) for p, g in seen if g is not None]
-    whole, probe = probe, _focus(probe, step, target)
+    seen = list(seen) or [(probe, (got,) if len(probe.targets) == 1 else None)]
+    everywhere = [(_focus(p, target), g[p.targets.index(target)], p.expected[p.targets.index(target)])
+                  for p, g in seen if g is not None and target in p.targets]
+    whole, probe = probe, _focus(probe, target)
     ident, sentence = (catalogued_match(kata, step, target, got, whole, rows, seen)
                        or _precision(target, rows, everywhere)
                        or _hard_coded(kata, target, got, want, probe, rows)
                        or _generic(step, target, got, want, probe, everywhere)
                        or _number_for_size(target, got, want, probe, everywhere)
                        or _wrong_values(target, got, want, probe))
-    return ident, sentence + _which_targets(kata, step, rows, whole)
+    return ident, sentence + _which_targets(rows, whole)
 
 
-def _focus(probe: Probe, step: Step, target: str) -> Probe:
+def _focus(probe: Probe, target: str) -> Probe:
     """The probe as seen by one target: its own scale first (steps with several gradients)."""
-    i = step.targets.index(target)
+    i = probe.targets.index(target)
     return dataclasses.replace(probe, scales=(probe.scales[i],) + probe.scales[:i] + probe.scales[i + 1:])
 
 
-def _which_targets(kata: Kata, step: Step, rows, probe: Probe) -> str:
+def _which_targets(rows, probe: Probe) -> str:
     """For a step that returns several gradients: which are right, in backward order from the loss.
 
-
-    A gradient that is ~0 at this probe (db1, right after batchnorm) says nothing either way: left out.
+    A gradient is wrong when it differs at any probe (rows), right when it differs at none. One
+    that is ~0 at this probe (db1, right after batchnorm) says nothing either way: left out.
     """
-    if len(step.targets) < 2:
+    if len(probe.targets) < 2:
         return ""
-    silent = {t for t, e, scale in zip(step.targets, probe.expected, probe.scales)
+    silent = {t for t, e, scale in zip(probe.targets, probe.expected, probe.scales)
               if float(e.abs().max()) <= tolerance(e, scale)}
-    wrong = {t for t in step.targets for r in rows if r.label.endswith(f" · d{t}") and not r.approximate}
-    lines = list(kata.graph.lines)
-
-
-    def last_use(t):  # the later its first consumer, the earlier the backward pass reaches it
-        return -min((lines.index(c) for c in kata.graph.consumers(t)), default=0)
-
-
-    order = sorted(step.targets, key=last_use)
+    order = probe.order
+    wrong = {t for t in order for r in rows if r.label.endswith(f" · d{t}") and not r.approximate}
     right = [f"d{t}" for t in order if t not in wrong and t not in silent]
     bad = [f"d{t}" for t in order if t in wrong]
-    if not right:
+    if not right or not bad:
         return (f" (every gradient differs, even d{order[0]}, the first the backward pass reaches: the slip is "
-                "at its start)")
+                "at its start)") if not right else ""
+    first = f"first wrong in backward order: {bad[0]}; "
     first_bad = min(order.index(t) for t in wrong)
     if all(f"d{t}" not in right for t in order[first_bad:]):  # everything from the first wrong one on
-        return (f" (right: {', '.join(right)}; wrong: {', '.join(bad)}; walking back from the loss, the first "
-                f"slip lies after {right[-1]} and before {bad[0]})")
-    return (f" (right: {', '.join(right)}; wrong: {', '.join(bad)}: the slip is in the lines of {', '.join(bad)} "
-            "themselves, since the gradients after them are right)")
+        return (f" ({first}right: {_listed(right)}; wrong: {_listed(bad)}; walking back from the loss, the "
+                f"first slip lies after {right[-1]} and before {bad[0]}, and every gradient after it inherits it)")
+    return (f" ({first}right: {_listed(right)}; wrong: {_listed(bad)}: the slip is in the lines of the wrong "
+            "ones themselves, since the gradients after them are right)")
+
+
+def _listed(names: list) -> str:
+    """Names in a sentence: all of a few, the first and last of many (a GPT has dozens of parameters)."""
+    return ", ".join(names) if len(names) <= 6 else f"{len(names)}: {names[0]}, {names[1]} … {names[-1]}"
 
 
 def _size(cfg, name: str) -> int:

@@ -165,7 +165,7 @@ _slip("backward_softmax_without_the_sum", "softmax-no-sum", "missing-branch",
 _slip("backward_heads_not_transposed_back", "heads-not-transposed", "transposed",
       "this is exactly the backward pass with dq, dk, dv reshaped to (B, T, C) without transposing the heads "
       "back: they are (B, nh, T, hs), so transpose(1, 2) before the reshape")
-_slip("backward_gelu_without_the_cubic", "gelu-no-cubic", "wrong-values",
+_slip("backward_gelu_without_the_cubic", "gelu-no-cubic", "derivative",
       "this is exactly the backward pass with GELU's inner derivative taken as 1: the tanh's argument is "
       "sqrt(2/pi) * (x + 0.044715 x**3), whose derivative is sqrt(2/pi) * (1 + 3 * 0.044715 x**2)")
 
