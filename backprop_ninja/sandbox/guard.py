@@ -135,7 +135,8 @@ def show(answer: dict) -> None:
         sys.stdout.write(printed)
 
 
-TICK_MARGIN = 5.0  # seconds of silence beyond a call's limit before the parent stops the worker itself
+TICK_MARGIN = 30.0  # seconds of silence beyond a call's limit before the parent stops the worker itself (the
+#                    worker's own watchdog stops a slow call at its limit; this is for a worker that cannot)
 
 
 def run_loop(fn: Remote, loop: str, args: dict, seconds: float, progress, *, threads: int = 1,
