@@ -45,6 +45,20 @@ def test_reference_prints_a_ratio_for_every_row(capsys):
         assert RATIO.search(line), line
     assert "reference/01_atomic_graph" in out  # says where the atomic baselines come from
     assert "not written yet" not in out
+    # the GPT step beside this machine's limit: its FLOPs, GFLOP/s each way, and the fraction of a large matmul's
+    note = next(ln for ln in out.splitlines() if ln.startswith("note: GPT training step"))
+    assert re.search(r"0\.\d\d GFLOP a step: [\d.]+ GFLOP/s kata 08, [\d.]+ with autograd; "
+                     r"one 1024x1024 matmul here: [\d.]+ GFLOP/s, so kata 08 reaches \d+% of it", note), note
+
+
+def test_the_step_flops_are_the_models_matmuls():
+    from backprop_ninja.models import gpt
+
+    cfg = gpt.TRAIN
+    BT, C, V, L = cfg.B * cfg.T, cfg.C, 27, cfg.n_layer
+    matmuls = 2 * BT * C * (3 * C + C + 4 * C + 4 * C) * L + 2 * BT * C * V  # qkv, proj, fc, fc proj; lm_head
+    attention = 2 * 2 * cfg.B * cfg.T * cfg.T * C * L  # q @ k.T and att @ v
+    assert bench.step_flops() == 3 * (matmuls + attention)  # forward, and twice that backward
 
 
 def test_stubs_say_not_written_yet_and_exit_0(capsys):

@@ -129,9 +129,67 @@ def test_the_learners_file_runs_in_the_worker_and_a_use_of_autograd_stops_it(tmp
     assert not any(getattr(m, "__file__", None) == str(mine) for m in list(sys.modules.values()))
 
 
-def test_autograd_belongs_to_the_gpt(capsys):
-    assert train_cli("--autograd") == 1
-    assert "--model gpt" in capsys.readouterr().err
+LATER = """
+CALLS = 0
+
+
+def backward(idx, targets, params, acts):
+    global CALLS
+    CALLS += params["wte"].shape[1] == 64  # the training run's width (the check before it uses others)
+    grads = reference_backward(idx, targets, params, acts)
+    if CALLS > 3:  # iterations 0, 1 and 2 go well
+        {fault}
+    return grads
+"""
+
+
+def later_fault(tmp_path, fault: str) -> Path:
+    """A kata tree whose backward is the reference's until iteration 3 of a run at C=64, then does `fault`."""
+    source = REFERENCE.read_text().replace("\ndef backward(", "\ndef reference_backward(")
+    mine = tmp_path / "mine" / "08_gpt" / "gpt.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(source + LATER.format(fault=fault))
+    return tmp_path / "mine"
+
+
+@pytest.mark.parametrize("fault, parts", [
+    ("raise ValueError('boom')", ["raised ValueError: boom", "gpt.py:", "raise ValueError('boom')"]),
+    ("grads['wte'] = grads['wte'] * float('nan')", ["returned a gradient of wte holding nan"]),
+    ("grads['lnf_w'] = grads['lnf_w'] / 0.0", ["returned a gradient of lnf_w holding"]),
+    ("grads.pop('wpe')", ["returned a dict without wpe"]),
+    ("grads['wpe'] = grads['wpe'].T", ["returned (64, 16) for the gradient of wpe, which must have shape (16, 64)"]),
+    ("grads = list(grads.values())", ["returned a list, not a dict of gradients by parameter name"]),
+    ("import time; time.sleep(5)", ["ran longer than 0.5 s and was stopped"]),
+])
+def test_a_backward_failing_mid_run_stops_it_with_the_iteration_and_one_sentence(tmp_path, names_file, monkeypatch,
+                                                                                   capsys, fault, parts):
+    from test_train import assert_one_sentence
+
+    monkeypatch.setattr(gpt_training, "SECONDS", 0.5)
+    code = train_cli("--model", "gpt", "--impl", str(later_fault(tmp_path, fault)), "--data", str(names_file),
+                     "--steps", "10")
+    captured = capsys.readouterr()
+    assert code == 1
+    assert captured.out.startswith("training a GPT")  # it had started: the failure came during the run
+    assert_one_sentence(captured.err, "training stopped at iteration 3 of 10: kata 08's backward", *parts,
+                        "pytest katas/08_gpt")
+
+
+def test_the_learners_run_is_the_same_run_as_in_this_process(names_file, capsys):
+    # the loop in the worker, its val losses computed here, is the loop in this process, number for number
+    from backprop_ninja.models import katas
+
+    streams = gpt_training.make_streams(synthetic_names())
+    cfg = gpt.GPTConfig(**{**TINY.__dict__, "vocab_size": streams.vocab_size})
+    remote = loader.step_function(loader.open_file(REFERENCE), katas.kata("08"), "backward")
+    theirs, their_losses = gpt_training.guarded_fit(remote, streams, cfg, steps=25, progress=False)
+    printed = capsys.readouterr().out
+    mine, my_losses = gpt_training.fit(gpt_training.manual_gradients(loader.load(REFERENCE).backward, cfg.nh),
+                                       streams, cfg, steps=25, progress=False)
+    assert capsys.readouterr().out == printed and printed.count("\n") == 13  # every 2 steps, and the last
+    torch.testing.assert_close(their_losses, my_losses, rtol=0, atol=0)
+    for name in mine:
+        torch.testing.assert_close(theirs[name], mine[name], rtol=0, atol=0, msg=name)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")

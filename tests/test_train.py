@@ -340,15 +340,59 @@ def test_six_names_are_enough_to_train(tmp_path, capsys):
 
 
 def test_the_run_uses_the_threads_asked_for_and_restores_them(names_file, monkeypatch):
+    from backprop_ninja.sandbox import guard
+
     seen = []
-    fit = training.fit
-    monkeypatch.setattr(training, "fit", lambda *a, **k: (seen.append(torch.get_num_threads()), fit(*a, **k))[1])
+    run_loop = guard.run_loop
+    monkeypatch.setattr(guard, "run_loop", lambda *a, threads, **k: (
+        seen.append((torch.get_num_threads(), threads)), run_loop(*a, threads=threads, **k))[1])
     torch.set_num_threads(2)
     assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "2",
                      "--hidden", "3") == 0
     assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "2",
                      "--hidden", "3", "--threads", "2") == 0
-    assert seen == [1, 2] and torch.get_num_threads() == 2
+    assert seen == [(1, 1), (2, 2)] and torch.get_num_threads() == 2  # here and in the worker
+
+
+def test_a_short_run_prints_its_loss_ten_times(names_file, capsys):
+    assert training.log_every(200_000) == 10_000 and training.log_every(2_000) == 200
+    assert training.log_every(3) == 1
+    assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "45",
+                     "--hidden", "5") == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if re.match(r" +\d+/ +45: \d", line)]
+    assert [int(line.split("/")[0]) for line in lines] == list(range(0, 45, 4))
+
+
+def test_the_learners_run_prints_the_numbers_of_the_same_run_in_this_process(splits, reference_backward, capsys):
+    # the loop in the worker, its loss lines computed here, is the loop in this process, number for number
+    remote = loader.step_function(loader.open_file(REFERENCE), lecture_kata(), "backward")
+    kw = dict(steps=40, n_hidden=12, seed=5, progress=False)
+    theirs, their_losses = training.guarded_fit(remote, splits, **kw)
+    printed = capsys.readouterr().out
+    mine, my_losses = training.fit(training.manual_gradients(reference_backward), splits, **kw)
+    assert capsys.readouterr().out == printed and printed.count("\n") == 10
+    torch.testing.assert_close(their_losses, my_losses, rtol=0, atol=0)
+    for name in lecture.PARAMETERS:
+        torch.testing.assert_close(theirs[name], mine[name], rtol=0, atol=0, msg=name)
+
+
+def lecture_kata():
+    from backprop_ninja.models import katas
+
+    return katas.kata("04")
+
+
+def test_autograd_is_the_same_seeded_run(names_file, capsys):
+    argv = ["--data", str(names_file), "--steps", "30", "--hidden", "8"]
+    assert train_cli("--impl", str(REPO / "reference"), *argv) == 0
+    mine = capsys.readouterr().out.splitlines()
+    assert train_cli("--autograd", *argv) == 0
+    twin = capsys.readouterr().out.splitlines()
+    assert "autograd's gradients" in twin[0] and "reference" in mine[0]
+    at = next(i for i, line in enumerate(mine) if line.startswith("train "))
+    for a, b in zip(mine[at:at + 2], twin[at:at + 2]):
+        assert abs(float(a.split()[1]) - float(b.split()[1])) < 1e-3
+    assert mine[at + 2:] == twin[at + 2:]  # the same 20 names
 
 
 # --------------------------------------------------------------------------- faults of the learner's backward
@@ -403,13 +447,54 @@ def test_a_backward_that_raises_at_once_is_one_sentence_before_any_data(tmp_path
 def test_the_learners_backward_is_called_only_through_the_guard(names_file, monkeypatch):
     from backprop_ninja.sandbox import guard
 
-    calls = []
-    call_step = guard.call_step
+    calls, loops = [], []
+    call_step, run_loop = guard.call_step, guard.run_loop
     monkeypatch.setattr(guard, "call_step", lambda fn, kwargs, seconds, **options: (
         calls.append(fn), call_step(fn, kwargs, seconds, **options))[1])
+    monkeypatch.setattr(guard, "run_loop", lambda fn, loop, *a, **k: (
+        loops.append((fn, loop)), run_loop(fn, loop, *a, **k))[1])
     assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "3",
                      "--hidden", "3") == 0
-    assert len(calls) == 1 + 3 and all(fn.__name__ == "backward" for fn in calls)  # the check, then each step
+    assert len(calls) == 1 and calls[0].__name__ == "backward"  # the check before training
+    assert [(fn.__name__, loop) for fn, loop in loops] == [("backward", training.LOOP)]  # then the run, in the worker
+
+
+def test_a_backward_that_changes_its_inputs_cannot_reach_the_run(tmp_path, names_file, capsys):
+    impl = later_fault(tmp_path, "W1.add_(100.0); C.zero_(); Xb.zero_()")
+    assert train_cli("--impl", str(impl), "--data", str(names_file), "--steps", "12", "--hidden", "5") == 0
+    changed = capsys.readouterr().out
+    assert train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "12",
+                     "--hidden", "5") == 0
+    assert capsys.readouterr().out.splitlines()[1:] == changed.splitlines()[1:]
+
+
+def test_a_backward_that_ends_the_worker_stops_the_run_in_one_sentence(tmp_path, names_file, capsys):
+    code = train_cli("--impl", str(later_fault(tmp_path, "import os; os._exit(3)")), "--data", str(names_file),
+                     "--steps", "10", "--hidden", "5")
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out.startswith("training ")
+    assert_one_sentence(captured.err, "training stopped at iteration", "kata 04's backward raised ProcessExit",
+                        "exit code 3")
+
+
+def test_ctrl_c_during_training_stops_the_run_and_the_worker(names_file, monkeypatch, capsys):
+    from backprop_ninja.sandbox import client
+
+    def interrupted(i, steps):
+        if i == 3:
+            raise KeyboardInterrupt
+        return 0.1
+
+    monkeypatch.setattr(training, "log_every", lambda steps: 1)
+    real = training.forward
+    monkeypatch.setattr(training, "forward", lambda p, X, Y: (interrupted(len(seen), 0), seen.append(1),
+                                                              real(p, X, Y))[2])
+    seen = []
+    code = train_cli("--impl", str(REPO / "reference"), "--data", str(names_file), "--steps", "50", "--hidden", "5")
+    captured = capsys.readouterr()
+    assert code == 130
+    assert_one_sentence(captured.err, "training interrupted: nothing was saved")
+    assert client.worker().proc is None  # stopped with the run
 
 
 # --------------------------------------------------------------------------- data faults, through the command

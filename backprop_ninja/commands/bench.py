@@ -18,7 +18,11 @@ the learner's fusion buys:
 - a small GPT's attention backward: autograd's (torch.autograd.grad through
   the same lines) vs the 13 kata-06 steps chained;
 - an AdamW step of `train --model gpt`'s small GPT: autograd vs the kata-08
-  backward (both rows, eager and --compile).
+  backward (both rows, eager and --compile), with a note under the table:
+  the step's FLOPs (torch.utils.flop_counter), the GFLOP/s each way, and
+  the fraction of one large matmul's GFLOP/s on this machine, measured in
+  the same run with the same dtype and threads: the ratio to the physical
+  limit beside the ratio to autograd.
 
 The two GPT layer rows run at bench sizes (B=16, T=64, C=128, 8 heads), where
 the work outweighs the cost of a call; the kata checks' sizes are too small to time.
@@ -127,6 +131,8 @@ class Bench:
         self._impl_option = impl_option
         self._modules: dict = {}
         self.compile = False  # --compile: time the compiled training step too
+        self.gpt_flops: int | None = None  # one GPT step's FLOPs, once a row has counted them
+        self.peak: float | None = None  # GFLOP/s of one large matmul, once a row has measured it
 
     # --- values -----------------------------------------------------------------------------------
     def trace(self, graph=None):
@@ -412,12 +418,55 @@ def _gpt_training(bench: Bench):
     return with_autograd, by_hand
 
 
+def step_flops() -> int:
+    """The floating-point operations of one GPT training step (forward and backward of `train --model gpt`'s
+    model), as torch.utils.flop_counter counts them: the matmuls, 2 per multiply-add."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from backprop_ninja.models import gpt
+    from backprop_ninja.train import gpt as gpt_training
+
+    cfg = gpt.TRAIN
+    idx, targets = gpt_training.batch(gpt.stream(), cfg.B, cfg.T, torch.Generator().manual_seed(0))  # (B, T)
+    with FlopCounterMode(display=False) as counter:
+        gpt_training.autograd_gradients(gpt.init_training(cfg), idx, targets, cfg.nh)
+    return counter.get_total_flops()
+
+
+MATMUL_N = 1024  # the size of the square float32 matmul that stands for this machine's peak
+
+
+def matmul_gflops(bench: Bench) -> float:
+    """GFLOP/s of one large float32 matmul (MATMUL_N square) on bench.threads threads: the machine's limit."""
+    import torch
+    from torch.utils import benchmark
+
+    a, b = torch.randn(MATMUL_N, MATMUL_N), torch.randn(MATMUL_N, MATMUL_N)
+    timer = benchmark.Timer(stmt="torch.mm(a, b)", globals={"torch": torch, "a": a, "b": b},
+                            num_threads=bench.threads)
+    seconds = timer.blocked_autorange(min_run_time=bench.min_time).median
+    return 2 * MATMUL_N**3 / seconds / 1e9
+
+
+def limit_note(flops: int, autograd_us: float, manual_us: float, peak: float, by_hand: str) -> str:
+    """The step's work beside this machine's matmul throughput: FLOPs, GFLOP/s each way, fraction of peak."""
+    mine, theirs = flops / manual_us / 1e3, flops / autograd_us / 1e3  # GFLOP/s (flops / µs / 1e3)
+    return (f"{flops / 1e9:.2f} GFLOP a step: {mine:.1f} GFLOP/s {by_hand}, {theirs:.1f} with autograd; "
+            f"one {MATMUL_N}x{MATMUL_N} matmul here: {peak:.1f} GFLOP/s, so {by_hand} reaches "
+            f"{mine / peak:.0%} of it ({theirs / peak:.0%} with autograd)")
+
+
 @row
 def gpt_training_step(bench: Bench) -> Row:
-    """One AdamW step of the small GPT: kata 08's backward vs autograd."""
+    """One AdamW step of the small GPT: kata 08's backward vs autograd; its FLOPs and the fraction of
+    this machine's matmul throughput it reaches, measured in the same run."""
     with_autograd, by_hand = _gpt_training(bench)
     a, f = bench.time_pair(with_autograd, by_hand)
-    return Row("GPT training step, C 64", "forward + loss.backward()", a, "forward + backward (kata 08)", f)
+    bench.gpt_flops = step_flops()
+    bench.peak = matmul_gflops(bench)
+    return Row("GPT training step, C 64", "forward + loss.backward()", a, "forward + backward (kata 08)", f,
+               note=limit_note(bench.gpt_flops, a, f, bench.peak, "kata 08"))
 
 
 @row
@@ -426,7 +475,9 @@ def compiled_gpt_training_step(bench: Bench) -> Row | None:
     if not bench.compile:
         return None
     a, f = _compiled(bench, _gpt_training(bench), "GPT training step", "a minute or two")
-    return Row("GPT training step, C 64", "forward + loss.backward()", a, "torch.compile(forward + backward)", f)
+    flops, peak = bench.gpt_flops or step_flops(), bench.peak or matmul_gflops(bench)
+    return Row("GPT training step, C 64", "forward + loss.backward()", a, "torch.compile(forward + backward)", f,
+               note=limit_note(flops, a, f, peak, "compiled kata 08"))
 
 
 def table(rows: list[Row]) -> str:

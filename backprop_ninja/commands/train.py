@@ -10,9 +10,11 @@ sentence saying what to do: an option out of range, a --plot path that
 cannot be written or matplotlib missing, a device this machine lacks, no
 kata folder, a backward not written yet (or that raises, or returns the
 wrong gradients), no names.txt or too few names for the three splits.
-During training, the learner's backward runs through guard.call_step: an
-exception, a hang or a NaN stops the run at that iteration, in one
-sentence. After training, nothing can throw the run away: if the plot
+During training, the whole loop runs in the worker process beside the
+learner's backward (guard.run_loop): an exception, a hang or a NaN stops
+the run at that iteration, in one sentence; this process computes every
+number it prints. --autograd trains the same seeded run on
+loss.backward(), here. After training, nothing can throw the run away: if the plot
 cannot be written, the losses and names are printed all the same.
 torch is imported inside run(), so building the CLI stays fast.
 """
@@ -46,9 +48,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     """Add the `train` command to the CLI's subparsers; it calls run(args)."""
     p = subparsers.add_parser(
         "train", help="exercise 4: train the network with your backward()",
-        description="Train the lecture's network with your kata 04 backward(): the loss every 10,000 steps, "
-                    "then the train and val losses and 20 sampled names. With --model gpt: the small GPT "
-                    "with your kata 08 backward (AdamW, 8,000 steps), or with --autograd its twin.",
+        description="Train the lecture's network with your kata 04 backward(): the loss every 10,000 steps "
+                    "(ten times in a shorter run), then the train and val losses and 20 sampled names. "
+                    "With --model gpt: the small GPT with your kata 08 backward (AdamW, 8,000 steps). "
+                    "With --autograd: the same seeded run on loss.backward(), the yardstick.",
         epilog="Exit code: 0 trained; 1 could not train, training stopped (your backward raised, hung or "
                "returned NaN), or the plot could not be written after training: one sentence says which.")
     p.add_argument("--impl", metavar="PATH", default=None,
@@ -59,7 +62,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--model", choices=("mlp", "gpt"), default="mlp",
                    help="mlp: kata 04's network (default); gpt: the small GPT with your kata 08 backward")
     p.add_argument("--autograd", action="store_true",
-                   help="--model gpt: the same seeded run on autograd's gradients (the yardstick)")
+                   help="the same seeded run on autograd's gradients, loss.backward() (the yardstick; "
+                        "no kata file is read)")
     p.add_argument("--steps", metavar="N", type=int, default=None,
                    help=f"training steps, 1 to {MAX_STEPS:,} (default {STEPS:,}; --model gpt: {GPT_STEPS:,}). "
                         f"The MLP's learning rate is 0.1, then 0.01 from step {LR_DROP:,} as in the notebook; "
@@ -192,8 +196,6 @@ def _prepare(args: argparse.Namespace):
     if args.model == "gpt" and args.hidden is not None:
         raise TrainError(f"--hidden {args.hidden} sets the MLP's n_hidden; the GPT's sizes are fixed "
                          "(C=64, 2 layers, 4 heads): leave out --hidden with --model gpt.")
-    if args.model == "mlp" and args.autograd:
-        raise TrainError("--autograd trains the GPT's twin: use it with --model gpt.")
     if args.steps is None:
         args.steps = GPT_STEPS if args.model == "gpt" else STEPS
     if args.hidden is None and args.model == "mlp":
@@ -214,22 +216,29 @@ def _train(args: argparse.Namespace, plot: Path | None, device) -> int:
     from backprop_ninja.train import mlp as training
 
     torch.set_num_threads(args.threads)
-    kata = katas.kata("04")
-    path = loader.kata_file(loader.impl_root(args.impl), kata)
-    backward = loader.step_function(loader.open_file(path), kata, "backward")
-    warning = training.check_backward(backward, n_hidden=args.hidden, seed=args.seed, device=device)
-    if warning:
-        print(warning, file=sys.stderr)
+    if args.autograd:
+        where, backward = "autograd's gradients (loss.backward())", None
+    else:
+        kata = katas.kata("04")
+        path = loader.kata_file(loader.impl_root(args.impl), kata)
+        backward = loader.step_function(loader.open_file(path), kata, "backward")
+        warning = training.check_backward(backward, n_hidden=args.hidden, seed=args.seed, device=device)
+        if warning:
+            print(warning, file=sys.stderr)
+        where = str(path)
     source = data.locate(args.data)  # after the check: no download for a stub
     words = data.read_words(source)
     splits = data.make_splits(words, block_size=training.BLOCK_SIZE, source=source)
 
-    print(f"training {path} on {len(words):,} names ({splits.Xtr.shape[0]:,} examples), "
+    print(f"training {where} on {len(words):,} names ({splits.Xtr.shape[0]:,} examples), "
           f"n_hidden {args.hidden}, {args.steps:,} steps on {device}")
     start = time.perf_counter()
-    gradients = training.guarded_gradients(backward, training.BACKWARD_SECONDS)
-    params, losses = training.fit(gradients, splits, steps=args.steps, n_hidden=args.hidden, seed=args.seed,
-                                  device=device)
+    if backward is None:  # the twin, here: the project's own code on autograd
+        params, losses = training.fit(training.autograd_gradients, splits, steps=args.steps, n_hidden=args.hidden,
+                                      seed=args.seed, device=device)
+    else:  # the learner's backward and the whole loop in the worker
+        params, losses = training.guarded_fit(backward, splits, steps=args.steps, n_hidden=args.hidden,
+                                              seed=args.seed, device=device, threads=args.threads)
     print(f"trained in {time.perf_counter() - start:.0f} s")
     bn = training.calibrate(params, splits.Xtr)
     print(f"train {training.split_loss(params, bn, splits.Xtr, splits.Ytr):.4f}")
@@ -256,7 +265,7 @@ def _train_gpt(args: argparse.Namespace, plot: Path | None, device) -> int:
     cfg = dataclasses.replace(gpt.TRAIN, seed=args.seed, device=str(device))
     kata = katas.kata("08")
     if args.autograd:
-        where, gradients = "autograd's gradients (loss.backward())", None
+        where, backward = "autograd's gradients (loss.backward())", None
     else:
         path = loader.kata_file(loader.impl_root(args.impl), kata)
         backward = loader.step_function(loader.open_file(path), kata, "backward")  # imported in the worker
@@ -264,21 +273,22 @@ def _train_gpt(args: argparse.Namespace, plot: Path | None, device) -> int:
         if warning:
             print(warning, file=sys.stderr)
         where = str(path)
-        gradients = gpt_training.manual_gradients(backward, cfg.nh)
     words = data.read_words(data.locate(args.data))
     streams = gpt_training.make_streams(words)
     cfg = dataclasses.replace(cfg, vocab_size=streams.vocab_size)
-    if gradients is None:
-        def gradients(params, idx, targets):
-            return gpt_training.autograd_gradients(params, idx, targets, cfg.nh)
 
     print(f"training a GPT (C={cfg.C}, {cfg.n_layer} layers, {cfg.nh} heads, T={cfg.T}, batch {cfg.B}) with "
           f"{where} on {len(words):,} names ({len(streams.train):,} tokens), {args.steps:,} steps on {device}")
     start = time.perf_counter()
-    params, losses = gpt_training.fit(gradients, streams, cfg, steps=args.steps)
+    if backward is None:  # the twin, here: the project's own code on autograd
+        params, losses = gpt_training.fit(
+            lambda params, idx, targets: gpt_training.autograd_gradients(params, idx, targets, cfg.nh),
+            streams, cfg, steps=args.steps)
+    else:  # the learner's backward and the whole loop in the worker
+        params, losses = gpt_training.guarded_fit(backward, streams, cfg, steps=args.steps, threads=args.threads)
     print(f"trained in {time.perf_counter() - start:.0f} s")
-    print(f"train {gpt_training.split_loss(params, streams.train.to(device), cfg):.4f}")
-    print(f"val {gpt_training.split_loss(params, streams.val.to(device), cfg):.4f}")
+    print(f"train {gpt_training.split_loss(params, streams.train.to(device), cfg):.4f} (the whole training split)")
+    print(f"val {gpt_training.split_loss(params, streams.val.to(device), cfg):.4f} (the whole val split)")
     for name in gpt_training.sample(params, cfg, streams.itos):
         print(name)
     if plot:

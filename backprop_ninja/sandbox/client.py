@@ -47,8 +47,13 @@ class Worker:
         self.loaded = set()
         threading.Thread(target=_read_answers, args=(self.proc.stdout, self.answers), daemon=True).start()
 
-    def request(self, message: dict, seconds: float) -> dict:
-        """Send one request; its answer, or {"error": ...} when the worker ran over or ended."""
+    def request(self, message: dict, seconds: float, progress=None) -> dict:
+        """Send one request; its answer, or {"error": ...} when the worker ran over or ended.
+
+        With `progress`, the request may be answered by any number of progress frames
+        ({"progress": ...}, each handed to progress(value) as it comes) before its answer;
+        `seconds` then bounds the wait for each frame.
+        """
         from backprop_ninja.sandbox import wire
 
         problem = self._ready()
@@ -59,6 +64,19 @@ class Worker:
             self.proc.stdin.flush()
         except OSError:
             pass  # the worker has gone: its answer queue says how
+        while True:
+            answer = self._answer(seconds)
+            if progress is None or not (isinstance(answer, dict) and set(answer) == {"progress"}):
+                return answer
+            try:
+                progress(answer["progress"])
+            except BaseException:  # the parent's own fault, or a Ctrl-C: the run stops, the worker with it
+                self.stop()
+                raise
+
+    def _answer(self, seconds: float) -> dict:
+        from backprop_ninja.sandbox import wire
+
         try:
             payload = self.answers.get(timeout=seconds)
         except queue.Empty:

@@ -133,3 +133,40 @@ def show(answer: dict) -> None:
     printed = answer.get("printed")
     if isinstance(printed, str) and printed:
         sys.stdout.write(printed)
+
+
+TICK_MARGIN = 30.0  # seconds of silence beyond a call's limit before the parent stops the worker itself (the
+#                    worker's own watchdog stops a slow call at its limit; this is for a worker that cannot)
+
+
+def run_loop(fn: Remote, loop: str, args: dict, seconds: float, progress, *, threads: int = 1,
+             device: str = "cpu") -> dict:
+    """Run the project's training loop `loop` ("backprop_ninja.train.M:F") in the worker, beside the
+    learner's `fn`, imported there once and called directly (at most `seconds` a call).
+
+    `args` (plain data and plain tensors) cross once; each progress frame the loop sends is handed to
+    progress(value) here as it comes. Returns the loop's last answer: what F returned, or
+    {"stopped": {"iteration": i, "error": {...}}} when a call ran over, or {"error": {...}} when
+    the worker went silent or ended (its "iteration" is then the last one a frame reported).
+    A Ctrl-C stops the worker and is raised here.
+    """
+    w = worker(device)
+    if fn.path not in w.loaded:
+        answer = w.request({"op": "load", "path": fn.path}, seconds)
+        if "error" in answer:
+            return {"error": answer["error"]}
+        w.loaded.add(fn.path)
+    last = {"iteration": 0}
+
+    def noted(message):
+        if isinstance(message, dict) and isinstance(message.get("tick"), int):
+            last["iteration"] = message["tick"]
+        progress(message)
+
+    answer = w.request({"op": "train", "loop": loop, "fn": {"kind": "file", "path": fn.path, "name": fn.name},
+                        "seconds": seconds, "threads": threads, "args": args}, seconds + TICK_MARGIN, noted)
+    if "stopped" in answer or "error" in answer:
+        w.stop()  # a timeout's watchdog has ended it already; any other fault leaves nothing worth keeping
+    if "error" in answer and isinstance(answer["error"], dict):
+        answer["error"].setdefault("iteration", last["iteration"])
+    return answer

@@ -8,6 +8,15 @@ requests (wire frames) on its stdin and answers each on its stdout:
 - {"op": "call", "fn": SPEC, "kwargs": {...}}: call a step; answer what it
   returned (plain tensors, or a description), what it raised, which
   arguments it changed in place, and what it printed.
+- {"op": "train", "loop": "backprop_ninja.train.M:F", "fn": SPEC, "seconds": S,
+  "threads": N, "args": {...}}: run a training loop of the project's here,
+  beside the learner's function: F(session, fn, **args), its module imported
+  by name at run time (this layer does not import train/). The loop calls
+  the learner's function through `session.call` (a time limit of S seconds
+  per call, kept by a watchdog thread), and sends progress frames with
+  `session.send`; the last frame is what F returns. Only progress and, at
+  evaluations, the parameters cross the pipe: the parent computes every
+  number it prints.
 
 Everything a step does happens here: the parent holds the expected values,
 compares, and stops this process when it runs too long or dies. Here,
@@ -25,6 +34,7 @@ import linecache
 import os
 import signal
 import sys
+import time
 
 MEMORY_ENV = "BACKPROP_NINJA_WORKER_MEMORY"  # bytes of address space the worker may use; 0: no limit
 DEFAULT_MEMORY = 4 << 30
@@ -78,7 +88,7 @@ def main() -> None:
     _block_autograd(torch)
     answers.write(wire.encode({"ready": True}))
     answers.flush()
-    state = _State()
+    state = _State(answers)
     while True:
         payload = wire.read(requests)
         if payload is None:
@@ -99,15 +109,38 @@ def main() -> None:
 class _State:
     """The kata files imported so far, by path."""
 
-    def __init__(self):
+    def __init__(self, answers=None):
         self.modules: dict = {}  # path -> module
+        self.answers = answers  # the pipe to the parent, for a training loop's progress frames
 
     def handle(self, request: dict) -> dict:
         if request["op"] == "load":
             return self.load(request["path"])
         if request["op"] == "call":
             return self.call(request)
+        if request["op"] == "train":
+            return self.train(request)
         raise ValueError(f"unknown request {request['op']!r}")
+
+    def train(self, request: dict) -> dict:
+        """Run the training loop the parent names, beside the learner's function (see the module's doc)."""
+        import torch
+
+        module, _, name = str(request["loop"]).partition(":")
+        if not module.startswith(LOOPS):
+            raise ValueError(f"{request['loop']!r} is not one of the project's training loops")
+        loop = getattr(importlib.import_module(module), name)
+        spec = request["fn"]
+        fn = self.resolve(spec)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(int(request.get("threads", 1)))
+        session = Session(self.answers, float(request["seconds"]), spec.get("path") or spec.get("filename"))
+        try:
+            return loop(session, fn, **request["args"])
+        finally:
+            session.close()
+            torch.set_num_threads(threads)
+            torch.set_grad_enabled(False)
 
     def load(self, path: str) -> dict:
         self.modules.pop(path, None)  # asked to load: the file may have changed since
@@ -236,6 +269,83 @@ class _State:
         answer["mutated"] = mutated(before)
         answer["printed"] = printed.getvalue()
         return answer
+
+
+LOOPS = "backprop_ninja.train."  # the modules a "train" request may name
+TICK_SECONDS = 0.5  # a loop sends a heartbeat at least this often (the parent's progress bar, its hang check)
+
+
+class Session:
+    """What a training loop running in the worker is given: the learner's function called within
+    a time limit, and a way to send progress to the parent.
+
+    `call` raises results.StepFailed with what the learner's function raised (grad mode off, its
+    print() to this process's stderr). A call that runs past `seconds` is stopped by a watchdog
+    thread: it sends the parent {"stopped": {"iteration": i, "error": StepTimeout}} and ends this
+    process at once (the parent starts a fresh worker for the next request). The parent keeps its
+    own limit besides: no frame for `seconds` plus a margin and it stops this process itself.
+    """
+
+    def __init__(self, answers, seconds: float, filename: str | None):
+        import threading
+
+        self.answers, self.seconds, self.filename = answers, seconds, filename
+        self.iteration = 0
+        self.deadline: float | None = None
+        self.lock = threading.Lock()
+        self.last = time.monotonic()
+        self.closed = threading.Event()
+        self.watchdog = threading.Thread(target=self._watch, daemon=True)
+        self.watchdog.start()
+
+    def tick(self, iteration: int) -> None:
+        """The loop is at `iteration`: noted for a timeout, and a heartbeat when the last frame is old."""
+        self.iteration = iteration
+        if time.monotonic() - self.last > TICK_SECONDS:
+            self.send({"tick": iteration})
+
+    def send(self, message: dict) -> None:
+        """A progress frame (plain data and plain tensors) to the parent, now."""
+        from backprop_ninja.sandbox import wire
+
+        frame = wire.encode({"progress": message})
+        with self.lock:
+            self.answers.write(frame)
+            self.answers.flush()
+        self.last = time.monotonic()
+
+    def call(self, fn, kwargs: dict):
+        """fn(**kwargs) with grad mode off, within the time limit; StepFailed if it raises."""
+        import torch
+
+        from backprop_ninja.sandbox.results import StepFailed, raised
+
+        self.deadline = time.monotonic() + self.seconds
+        try:
+            with torch.no_grad():
+                return fn(**kwargs)
+        except BaseException as error:  # noqa: BLE001  (exit, anything: the loop stops with it)
+            raise StepFailed(raised(_raised(error, self.filename))) from None
+        finally:
+            self.deadline = None
+            torch.set_grad_enabled(False)
+
+    def close(self) -> None:
+        self.closed.set()
+
+    def _watch(self) -> None:
+        from backprop_ninja.sandbox import wire
+
+        while not self.closed.wait(min(0.05, self.seconds / 4)):
+            deadline = self.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                frame = wire.encode({"stopped": {"iteration": self.iteration, "error": {
+                    "type": "StepTimeout", "message": f"stopped after {self.seconds:g} s",
+                    "kinds": ["StepTimeout", "Exception"]}}})
+                with self.lock:
+                    self.answers.write(frame)
+                    self.answers.flush()
+                os._exit(0)
 
 
 class _Enclosing:

@@ -5,9 +5,16 @@ The names are shuffled and split 80/10/10 by name as in the lecture
 tokens, every name followed by "." (token 0). A batch is B random windows of
 T+1 tokens of the training stream. The optimiser is AdamW with a linear
 warm-up and a cosine decay (the optimiser is not the kata); the gradients
-come from the learner's backward (called through guard.call_step: autograd
-out of reach, a time limit) or, with --autograd, from loss.backward(): the
-same seeded run, the yardstick.
+come from the learner's backward or, with --autograd, from loss.backward():
+the same seeded run, the yardstick, in this process (`fit`).
+
+`guarded_fit` runs the learner's: the whole loop in the worker process
+(`in_worker`), the backward imported there once and called directly
+(autograd out of reach, a time limit per call), each result checked
+(`gradient_problem`); a backward that raises, hangs or returns NaN or a
+wrong shape stops the run with the iteration and one sentence. At each
+evaluation the worker sends the parameters and this process computes the
+val loss it prints; the final losses and the names are computed here too.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from tqdm import tqdm
 
 from backprop_ninja.models import gpt
 from backprop_ninja.sandbox.guard import call_step
+from backprop_ninja.train import mlp
 
 STEPS = 8_000
 WARMUP = 200
@@ -36,6 +44,21 @@ SAMPLE_SEED = 2147483647 + 10
 
 class GPTTrainError(Exception):
     """The GPT cannot train; the message is one sentence saying what to do."""
+
+
+class GPTBackwardFailed(GPTTrainError):
+    """The learner's backward failed during training, at `iteration` (0-based) of `steps`."""
+
+    def __init__(self, what: str):
+        super().__init__(what)
+        self.what = what  # e.g. "raised ValueError: boom (gpt.py:12: ...)"
+        self.iteration: int | None = None
+        self.steps: int | None = None
+
+    def __str__(self) -> str:
+        at = f" at iteration {self.iteration:,} of {self.steps:,}" if self.iteration is not None else ""
+        return (f"training stopped{at}: kata 08's backward {self.what}; "
+                "pytest katas/08_gpt shows which gradient is wrong.")
 
 
 # --------------------------------------------------------------------------- data
@@ -178,25 +201,166 @@ def sample(params: dict, cfg: gpt.GPTConfig, itos: dict, count: int = 20, seed: 
 
 # --------------------------------------------------------------------------- the loop
 
-def fit(gradients, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = STEPS, progress: bool = True,
-        eval_every: int = EVAL_EVERY) -> tuple[dict, torch.Tensor]:
-    """Train a fresh GPT (gpt.init_training, seeded by cfg.seed); returns (params, losses (steps,))."""
-    params = gpt.init_training(cfg)
+def log_every(steps: int) -> int:
+    """Every how many steps the losses are printed: EVAL_EVERY, or often enough for ten lines."""
+    return max(1, min(EVAL_EVERY, steps // 10))
+
+
+def progress_line(i: int, steps: int, recent: float, every: int, val: float) -> str:
+    """One evaluation's line: the recent batches' mean training loss and the whole val split's loss."""
+    return (f"{i:7d}/{steps:7d}: train {recent:.4f} (mean of the last {min(every, i):,} batches)  "
+            f"val {val:.4f} (the whole val split)")
+
+
+def train_loop(gradients, params: dict, data: torch.Tensor, *, B: int, T: int, seed: int, steps: int, every: int,
+               evaluate, tick=None, progress: bool = False) -> torch.Tensor:
+    """AdamW on batches of `data` (a stream on params' device); updates params in place.
+
+    evaluate(i, params, recent) is called after step i (1-based) every `every` steps and at the
+    last, with the mean of the last `every` batch losses; tick(i) before each step. Returns every
+    step's batch loss, (steps,) on the CPU.
+    """
     opt = AdamW(params)
-    data = streams.train.to(cfg.device)
-    val = streams.val.to(cfg.device)
-    g = torch.Generator().manual_seed(cfg.seed)
-    losses = torch.empty(steps, device=cfg.device)  # (steps,): no sync per step
+    g = torch.Generator().manual_seed(seed)
+    losses = torch.empty(steps, device=data.device)  # (steps,): no sync per step
     for i in tqdm(range(steps), desc="training", unit="step", disable=not progress, mininterval=0.5):
-        idx, targets = batch(data, cfg.B, cfg.T, g)
-        loss, grads = gradients(params, idx, targets)
+        if tick is not None:
+            tick(i)
+        idx, targets = batch(data, B, T, g)
+        try:
+            loss, grads = gradients(params, idx, targets)
+        except GPTBackwardFailed as failed:
+            failed.iteration, failed.steps = i, steps
+            raise
         opt.step(grads, learning_rate(i, steps))
         losses[i] = loss
-        if (i + 1) % eval_every == 0 or i + 1 == steps:
-            recent = float(losses[max(0, i + 1 - eval_every):i + 1].mean())
-            tqdm.write(f"{i + 1:7d}/{steps:7d}: train {recent:.4f} (mean of the last batches)  "
-                       f"val {split_loss(params, val, cfg):.4f}")
-    return params, losses.cpu()
+        if (i + 1) % every == 0 or i + 1 == steps:
+            evaluate(i + 1, params, float(losses[max(0, i + 1 - every):i + 1].mean()))
+    return losses.cpu()
+
+
+def fit(gradients, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = STEPS, progress: bool = True,
+        eval_every: int | None = None) -> tuple[dict, torch.Tensor]:
+    """Train a fresh GPT (gpt.init_training, seeded by cfg.seed) in this process; returns (params, losses (steps,))."""
+    params = gpt.init_training(cfg)
+    val = streams.val.to(cfg.device)
+    every = log_every(steps) if eval_every is None else eval_every
+
+    def evaluate(i, params, recent):
+        tqdm.write(progress_line(i, steps, recent, every, split_loss(params, val, cfg)))
+
+    losses = train_loop(gradients, params, streams.train.to(cfg.device), B=cfg.B, T=cfg.T, seed=cfg.seed,
+                        steps=steps, every=every, evaluate=evaluate, progress=progress)
+    return params, losses
+
+
+# --------------------------------------------------------------------------- the run in the worker
+
+LOOP = "backprop_ninja.train.gpt:in_worker"  # what guarded_fit asks the worker to run
+
+
+def gradient_problem(grads, params: dict) -> str:
+    """What is wrong with backward's result as gradients of `params`, or "" when AdamW can take it:
+    a dict with every parameter's name, each a tensor of its shape and device, finite."""
+    if type(grads) is not dict:
+        return f"returned a {type(grads).__name__}, not a dict of gradients by parameter name"
+    missing, extra = [k for k in params if k not in grads], [k for k in grads if k not in params]
+    if missing or extra:
+        return (f"returned a dict without {', '.join(map(str, missing[:3]))}" if missing else
+                f"returned a dict with {', '.join(map(repr, extra[:3]))}, which is not a parameter's name")
+    for name, want in params.items():
+        problem = mlp.tensor_problem(grads[name], want, f"the gradient of {name}", name)
+        if problem:
+            return problem
+    if bool(torch.stack([grads[name].sum() for name in params]).isfinite().all()):
+        return ""  # the fast path, every step
+    for name in params:
+        finite = torch.isfinite(grads[name])
+        if not bool(finite.all()):
+            bad = grads[name][~finite][0].item()
+            return (f"returned a gradient of {name} holding {bad} "
+                    f"({int((~finite).sum())} of {finite.numel()} elements not finite)")
+    return ""
+
+
+def in_worker(session, backward, *, params: dict, data: torch.Tensor, B: int, T: int, nh: int, seed: int,
+              steps: int, every: int, device: str) -> dict:
+    """The training loop as the worker runs it (sandbox/worker.py's "train" request), beside the
+    learner's `backward`, which `session.call` calls within its time limit, fed copies of the parameters.
+
+    At each evaluation the parameters go to the parent, which computes the val loss it prints.
+    Returns {"params", "losses"}, or {"stopped": {"iteration", "what"}} when the backward failed.
+    """
+    from backprop_ninja.sandbox.results import StepFailed
+
+    device = torch.device(device)
+    params = {name: t.to(device) for name, t in params.items()}
+
+    def gradients(params, idx, targets):
+        loss, kwargs = backward_kwargs(params, idx, targets, nh)
+        kwargs["params"] = {name: t.clone() for name, t in params.items()}  # the learner's copies
+        try:
+            grads = session.call(backward, kwargs)
+        except StepFailed as failed:
+            raise GPTBackwardFailed(mlp.raised_sentence(failed.raised, session.seconds)) from None
+        problem = gradient_problem(grads, params)
+        if problem:
+            raise GPTBackwardFailed(problem)
+        return loss, grads
+
+    def evaluate(i, params, recent):
+        session.send({"tick": i - 1, "eval": i, "params": params, "recent": recent})
+
+    try:
+        losses = train_loop(gradients, params, data.to(device), B=B, T=T, seed=seed, steps=steps, every=every,
+                            evaluate=evaluate, tick=session.tick)
+    except GPTBackwardFailed as failed:
+        return {"stopped": {"iteration": failed.iteration, "what": failed.what}}
+    return {"params": params, "losses": losses}
+
+
+def guarded_fit(backward, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = STEPS, threads: int = 1,
+                seconds: float | None = None, progress: bool = True) -> tuple[dict, torch.Tensor]:
+    """fit() with the learner's backward (a sandbox Remote): the loop runs in the worker (in_worker).
+
+    Prints each evaluation's line, its val loss computed here from the parameters the worker sends,
+    and a progress bar. Raises GPTBackwardFailed, with the iteration, when the backward raised, ran
+    over `seconds` (default SECONDS), returned something AdamW cannot take, or ended the worker.
+    """
+    from backprop_ninja.sandbox import guard
+
+    seconds = SECONDS if seconds is None else seconds
+    params = gpt.init_training(cfg)
+    val = streams.val.to(cfg.device)
+    every = log_every(steps)
+    bar = tqdm(total=steps, desc="training", unit="step", disable=not progress, mininterval=0.5)
+
+    def shown(message):
+        i = message.get("tick") if isinstance(message, dict) else None
+        if not isinstance(i, int) or not 0 <= i < steps:
+            return
+        if "eval" in message:
+            sent = mlp.sent_params(message.get("params"), params)
+            recent = message.get("recent")
+            if sent is None or not isinstance(recent, float):
+                return
+            tqdm.write(progress_line(i + 1, steps, recent, every, split_loss(sent, val, cfg)))
+        bar.update(i - bar.n)
+
+    args = {"params": params, "data": streams.train, "B": cfg.B, "T": cfg.T, "nh": cfg.nh, "seed": cfg.seed,
+            "steps": steps, "every": every, "device": str(cfg.device)}
+    try:
+        answer = guard.run_loop(backward, LOOP, args, seconds, shown, threads=threads, device=str(cfg.device))
+    except BaseException:
+        bar.close()
+        raise
+    trained = mlp.sent_params(answer.get("params"), params)
+    losses = answer.get("losses")
+    bar.update(steps - bar.n if trained is not None else 0)
+    bar.close()
+    if trained is not None and type(losses) is torch.Tensor and losses.shape == (steps,):
+        return trained, losses
+    raise mlp.stopped(answer, steps, seconds, GPTBackwardFailed)
 
 
 def check_backward(backward, device) -> str | None:

@@ -1,14 +1,21 @@
 """Exercise 4's training: the lecture's loop, run with a hand-written backward pass.
 
-`manual_gradients(backward)` wraps the learner's kata-04 `backward`;
-`autograd_gradients` is its twin with `loss.backward()`, for the tests and
-the bench. Both plug into the same `train_step` / `train_loop`, so the two
-loops differ only in where the gradients come from. `guarded_gradients` is
-what `backprop-ninja train` runs: the learner's backward through
-guard.call_step, every result checked, so that an exception, a hang or a
-NaN stops the run with the iteration and one sentence. After training,
-`calibrate` fixes BatchNorm's statistics, `split_loss` evaluates a split
-and `sample` draws names, all as in the lecture.
+`manual_gradients(backward)` wraps a kata-04 `backward` called in this
+process; `autograd_gradients` is its twin with `loss.backward()`, for the
+tests, the bench and `train --autograd`. Both plug into the same
+`train_step` / `train_loop`, so the loops differ only in where the
+gradients come from.
+
+`guarded_fit` is what `backprop-ninja train` runs: the whole loop in the
+worker process (`in_worker`, named to the worker by its module path), the
+learner's backward imported there once and called directly, each result
+checked (`gradient_problem`), so that an exception, a hang (a limit per
+call) or a NaN stops the run with the iteration and one sentence. Only
+progress crosses the pipe; at each loss line the worker sends the
+parameters and the batch, and this process computes the loss it prints.
+`check_backward` tries the backward once before training. After
+training, `calibrate` fixes BatchNorm's statistics, `split_loss` evaluates
+a split and `sample` draws names, all as in the lecture, here.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ BATCH_SIZE = 32
 N_EMBD = 10
 N_HIDDEN = 200
 BLOCK_SIZE = 3
-LOG_EVERY = 10_000
+LOG_EVERY = 10_000  # the lecture's; a shorter run prints its loss ten times (log_every)
 BACKWARD_SECONDS = 10.0  # a call of the learner's backward that takes longer is stopped (one takes ~1 ms)
 
 #: (params, Xb, Yb) -> (loss, grads in lecture.PARAMETERS order)
@@ -97,7 +104,7 @@ def guarded_gradients(backward: Callable, seconds: float) -> Gradients:
         call = guard.call_step(backward, {name: values[name] for name in BACKWARD_ARGS}, seconds,
                                watch_inputs=False)  # the worker's copies: a change cannot reach params
         if call.error is not None:
-            raise BackwardFailed(_raised(call.error, seconds))
+            raise BackwardFailed(raised_sentence(call.error, seconds))
         problem = gradient_problem(call.result, params)
         if problem:
             raise BackwardFailed(problem)
@@ -105,7 +112,7 @@ def guarded_gradients(backward: Callable, seconds: float) -> Gradients:
     return gradients
 
 
-def _raised(error, seconds: float) -> str:
+def raised_sentence(error, seconds: float) -> str:
     """'raised ValueError: boom (katas/04_training/training.py:12: x = ...)' for a guard.Raised."""
     from backprop_ninja.models.paths import shown
 
@@ -123,17 +130,14 @@ def _raised(error, seconds: float) -> str:
 def gradient_problem(grads, params: dict) -> str:
     """What is wrong with backward's result as gradients of `params`, or "" when it can update them:
     a tuple of len(lecture.PARAMETERS) tensors, each of its parameter's shape, device, and finite."""
-    if not isinstance(grads, (tuple, list)) or len(grads) != len(lecture.PARAMETERS):
-        got = f"{len(grads)} values" if isinstance(grads, (tuple, list)) else type(grads).__name__
+    if type(grads) not in (tuple, list) or len(grads) != len(lecture.PARAMETERS):
+        got = f"{len(grads)} values" if type(grads) in (tuple, list) else type(grads).__name__
         return (f"returned {got}, not the {len(lecture.PARAMETERS)} gradients "
                 f"({', '.join('d' + name for name in lecture.PARAMETERS)})")
     for name, grad in zip(lecture.PARAMETERS, grads):
-        want = params[name]
-        if not torch.is_tensor(grad) or grad.shape != want.shape:
-            shape = tuple(grad.shape) if torch.is_tensor(grad) else type(grad).__name__
-            return f"returned {shape} for d{name}, which must have shape {tuple(want.shape)}"
-        if grad.device != want.device:
-            return f"returned d{name} on {grad.device}, but {name} is on {want.device}"
+        problem = tensor_problem(grad, params[name], f"d{name}", name)
+        if problem:
+            return problem
     if bool(torch.stack([grad.sum() for grad in grads]).isfinite().all()):  # (7,): NaN and inf carry into a sum
         return ""  # the fast path, every step: a quarter of the time of a check per tensor
     for name, grad in zip(lecture.PARAMETERS, grads):
@@ -142,6 +146,18 @@ def gradient_problem(grads, params: dict) -> str:
             bad = grad[~finite][0].item()
             return f"returned a d{name} holding {bad} ({int((~finite).sum())} of {grad.numel()} elements not finite)"
     return ""  # every element finite: only a sum overflowed
+
+
+def tensor_problem(grad, want: torch.Tensor, called: str, name: str) -> str:
+    """What keeps `grad` from updating the parameter `want` in place, or "" (finiteness is checked apart)."""
+    if type(grad) is not torch.Tensor or grad.shape != want.shape:
+        shape = tuple(grad.shape) if type(grad) is torch.Tensor else type(grad).__name__
+        return f"returned {shape} for {called}, which must have shape {tuple(want.shape)}"
+    if grad.device != want.device:
+        return f"returned {called} on {grad.device}, but {name} is on {want.device}"
+    if grad.layout != torch.strided or not grad.dtype.is_floating_point:
+        return f"returned {called} as a {grad.layout} tensor of {grad.dtype}, where {name} is a dense {want.dtype}"
+    return ""
 
 
 def autograd_gradients(params: dict, Xb: torch.Tensor, Yb: torch.Tensor) -> tuple:
@@ -177,27 +193,41 @@ def learning_rate(i: int, steps: int) -> float:
 
 # --------------------------------------------------------------------------- the loop
 
+def log_every(steps: int) -> int:
+    """Every how many steps the loss is printed: the lecture's 10,000, or often enough for ten lines."""
+    return LOG_EVERY if steps >= 10 * LOG_EVERY else max(1, steps // 10)
+
+
 def train_loop(gradients: Gradients, params: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, *, steps: int = STEPS,
-               seed: int = SEED, batch_size: int = BATCH_SIZE, progress: bool = True) -> torch.Tensor:
+               seed: int = SEED, batch_size: int = BATCH_SIZE, progress: bool = True, log=None,
+               tick=None) -> torch.Tensor:
     """Minibatch SGD on (Xtr (N, block_size), Ytr (N,)); updates params in place.
 
     Batches come from a CPU generator seeded with `seed` (so a run picks the
-    same batches on every device). Prints the loss every 10,000 steps as the
-    lecture does. Returns every step's batch loss, (steps,) on the CPU.
+    same batches on every device). The loss is printed every log_every(steps)
+    steps (the lecture's 10,000 in a full run); with `log`, log(i, params, ix)
+    is called instead, before step i, for whoever prints it (the worker's
+    loop sends it to the parent). tick(i), if given, is called before each
+    step. Returns every step's batch loss, (steps,) on the CPU.
     """
     g = torch.Generator().manual_seed(seed)
+    every = log_every(steps)
     losses = torch.empty(steps, device=Xtr.device)  # (steps,) filled on the device: no sync per step
     for i in tqdm(range(steps), desc="training", unit="step", disable=not progress, mininterval=0.5):
         ix = torch.randint(0, Xtr.shape[0], (batch_size,), generator=g)  # (batch_size,)
         ix = ix.to(Xtr.device)
         Xb, Yb = Xtr[ix], Ytr[ix]  # (batch_size, block_size), (batch_size,)
+        if tick is not None:
+            tick(i)
+        if log is not None and i % every == 0:
+            log(i, params, ix)
         try:
             loss = train_step(gradients, params, Xb, Yb, learning_rate(i, steps))
         except BackwardFailed as failed:
             failed.iteration, failed.steps = i, steps
             raise
         losses[i] = loss.detach()
-        if i % LOG_EVERY == 0:
+        if log is None and i % every == 0:
             tqdm.write(f"{i:7d}/{steps:7d}: {loss.item():.4f}")  # above the bar, not through it
     return losses.cpu()
 
@@ -209,6 +239,126 @@ def fit(gradients: Gradients, splits: Splits, *, steps: int = STEPS, n_hidden: i
     Xtr, Ytr = splits.Xtr.to(device), splits.Ytr.to(device)
     losses = train_loop(gradients, params, Xtr, Ytr, steps=steps, seed=seed, progress=progress)
     return {k: v.detach() for k, v in params.items()}, losses
+
+
+# --------------------------------------------------------------------------- the run in the worker
+
+LOOP = "backprop_ninja.train.mlp:in_worker"  # what guarded_fit asks the worker to run
+
+
+def in_worker(session, backward, *, params: dict, Xtr: torch.Tensor, Ytr: torch.Tensor, steps: int, seed: int,
+              device: str) -> dict:
+    """The training loop as the worker runs it (sandbox/worker.py's "train" request), beside the learner's
+    `backward`, which `session.call` calls within its time limit.
+
+    The learner is given copies of the parameters (a change in place cannot reach the run). At every
+    loss line the parameters and the batch go to the parent, which computes the loss it prints.
+    Returns {"params", "losses"}, or {"stopped": {"iteration", "what"}} when the backward failed.
+    """
+    from backprop_ninja.sandbox.results import StepFailed
+
+    device = torch.device(device)
+    params = {name: params[name].to(device) for name in lecture.PARAMETERS}
+    Xtr, Ytr = Xtr.to(device), Ytr.to(device)
+
+    def gradients(params, Xb, Yb):
+        values = forward(params, Xb, Yb)
+        kwargs = {name: values[name] for name in BACKWARD_ARGS}
+        kwargs.update({name: params[name].clone() for name in lecture.PARAMETERS})  # the learner's copies
+        try:
+            grads = session.call(backward, kwargs)
+        except StepFailed as failed:
+            raise BackwardFailed(raised_sentence(failed.raised, session.seconds)) from None
+        problem = gradient_problem(grads, params)
+        if problem:
+            raise BackwardFailed(problem)
+        return values["loss"], tuple(grads)
+
+    def log(i, params, ix):
+        session.send({"tick": i, "log": i, "params": params, "ix": ix})
+
+    try:
+        losses = train_loop(gradients, params, Xtr, Ytr, steps=steps, seed=seed, progress=False, log=log,
+                            tick=session.tick)
+    except BackwardFailed as failed:
+        return {"stopped": {"iteration": failed.iteration, "what": failed.what}}
+    return {"params": params, "losses": losses}
+
+
+def guarded_fit(backward, splits: Splits, *, steps: int = STEPS, n_hidden: int = N_HIDDEN, seed: int = SEED,
+                device="cpu", threads: int = 1, seconds: float | None = None,
+                progress: bool = True) -> tuple[dict, torch.Tensor]:
+    """fit() with the learner's backward (a sandbox Remote): the loop runs in the worker (in_worker).
+
+    Prints the loss lines (computed here from the parameters the worker sends) and a progress bar.
+    Raises BackwardFailed, with the iteration, when the backward raised, ran over `seconds`
+    (default BACKWARD_SECONDS), returned something that cannot train, or ended the worker.
+    """
+    from backprop_ninja.sandbox import guard
+
+    seconds = BACKWARD_SECONDS if seconds is None else seconds
+    params = init_model(splits.vocab_size, n_hidden=n_hidden, seed=seed, device=device)
+    Xtr, Ytr = splits.Xtr.to(device), splits.Ytr.to(device)
+    bar = tqdm(total=steps, desc="training", unit="step", disable=not progress, mininterval=0.5)
+
+    def shown(message):
+        i = message.get("tick") if isinstance(message, dict) else None
+        if not isinstance(i, int) or not 0 <= i < steps:
+            return
+        if "log" in message:
+            sent = sent_params(message.get("params"), params)
+            ix = message.get("ix")
+            if sent is None or type(ix) is not torch.Tensor or ix.dtype != torch.int64 or ix.dim() != 1:
+                return
+            with torch.no_grad():
+                loss = forward(sent, Xtr[ix.to(device)], Ytr[ix.to(device)])["loss"]
+            tqdm.write(f"{i:7d}/{steps:7d}: {loss.item():.4f}")
+        bar.update(i - bar.n)
+
+    try:
+        answer = guard.run_loop(backward, LOOP, {"params": params, "Xtr": splits.Xtr, "Ytr": splits.Ytr,
+                                                 "steps": steps, "seed": seed, "device": str(device)},
+                                seconds, shown, threads=threads, device=str(device))
+    except BaseException:
+        bar.close()
+        raise
+    trained = sent_params(answer.get("params"), params)
+    losses = answer.get("losses")
+    if trained is not None and type(losses) is torch.Tensor and losses.shape == (steps,):
+        bar.update(steps - bar.n)
+        bar.close()
+        return trained, losses
+    bar.close()
+    raise stopped(answer, steps, seconds)
+
+
+def sent_params(sent, like: dict) -> dict | None:
+    """The parameters the worker sent, when they are tensors of `like`'s names, shapes and dtypes; else None."""
+    if not isinstance(sent, dict) or set(sent) != set(like):
+        return None
+    for name, want in like.items():
+        got = sent[name]
+        if type(got) is not torch.Tensor or got.shape != want.shape or got.dtype != want.dtype:
+            return None
+    return {name: sent[name].to(like[name].device) for name in like}
+
+
+def stopped(answer: dict, steps: int, seconds: float, failure=BackwardFailed) -> BackwardFailed:
+    """The `failure` (BackwardFailed, or train.gpt's) of a run the worker did not finish (its answer, plain data)."""
+    from backprop_ninja.sandbox.results import raised
+
+    stop = answer.get("stopped") if isinstance(answer.get("stopped"), dict) else answer
+    what = stop.get("what")
+    if not isinstance(what, str):
+        error = stop.get("error")
+        what = raised_sentence(raised(error), seconds)
+    iteration = stop.get("iteration")
+    if not isinstance(iteration, int) and isinstance(stop.get("error"), dict):
+        iteration = stop["error"].get("iteration")
+    failed = failure(what)
+    failed.iteration = iteration if isinstance(iteration, int) and 0 <= iteration < steps else None
+    failed.steps = steps
+    return failed
 
 
 # --------------------------------------------------------------------------- after training

@@ -1,0 +1,117 @@
+"""Issue 17's targets, measured side by side in one run: whole `train` runs and bench's steps, as ratios.
+
+    python benchmarks/training.py                       # the full runs: about 40 minutes on 2 cores
+    python benchmarks/training.py --gpt-steps 2000 --mlp-steps 50000 --repeat 3   # a shorter look
+
+Each pair of commands runs in alternation (A, B, A, B, ...), `--repeat` times each, as whole
+processes (start-up included), on one thread; the table shows each side's median wall time and
+their ratio, beside the issue's target. The bench rows come from `backprop-ninja bench`'s own
+row functions (torch.utils.benchmark, baseline and candidate in alternation). The load average
+before and after is printed: on a busy machine the ratios hold better than the seconds.
+
+A benchmark: it prints, it asserts nothing, and no test runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def wall(argv: list[str]) -> float:
+    """Seconds one `python -m backprop_ninja ARGV` takes, start to exit (it must succeed)."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "backprop_ninja", *argv], cwd=REPO, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return seconds
+
+
+def pair(a: list[str], b: list[str], repeat: int) -> tuple[float, float]:
+    """The median wall seconds of a and of b, run in alternation."""
+    times: tuple[list, list] = ([], [])
+    for _ in range(repeat):
+        for i, argv in enumerate((a, b)):
+            times[i].append(wall(argv))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def bench_rows(min_time: float, compile_too: bool) -> dict:
+    """bench's MLP and GPT training rows for reference/, plus the GPT step's FLOPs and the matmul's GFLOP/s."""
+    import torch
+
+    from backprop_ninja.commands import bench
+    from backprop_ninja.models import katas
+
+    torch.set_num_threads(1)
+    b = bench.Bench((REPO / "reference").resolve(), katas.repo_root() or REPO, 1, min_time, "reference")
+    out = {"mlp": bench.training_step(b), "gpt": bench.gpt_training_step(b)}
+    if compile_too:
+        b.compile = True
+        out["gpt compiled"] = bench.compiled_gpt_training_step(b)
+    out["flops"], out["peak"] = b.gpt_flops, b.peak
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--gpt-steps", type=int, default=8_000, help="steps of each GPT run (default 8,000, the full run)")
+    p.add_argument("--mlp-steps", type=int, default=200_000,
+                   help="steps of each MLP run (default 200,000, the lecture's)")
+    p.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3; the median is shown)")
+    p.add_argument("--min-time", type=float, default=0.5, help="bench: seconds of timing per measurement")
+    p.add_argument("--compile", action="store_true", help="also the GPT step under torch.compile (a few minutes)")
+    p.add_argument("--skip-runs", action="store_true", help="only the bench rows")
+    args = p.parse_args()
+    data = os.environ.get("BACKPROP_NINJA_DATA")
+    if not data:
+        raise SystemExit("set BACKPROP_NINJA_DATA to names.txt first")
+    load_before = os.getloadavg()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}  ({os.cpu_count()} CPUs)", flush=True)
+    lines = []
+    if not args.skip_runs:
+        gpt = ["train", "--model", "gpt", "--steps", str(args.gpt_steps)]
+        mine, twin = pair(gpt + ["--impl", "reference"], gpt + ["--autograd"], args.repeat)
+        lines.append((f"train --model gpt ({args.gpt_steps:,} steps): reference wall ÷ --autograd wall",
+                      f"{mine:.1f} s ÷ {twin:.1f} s = {mine / twin:.2f}", "≤ 1.05"))
+        print(" | ".join(lines[-1]), flush=True)
+        mlp = ["train", "--steps", str(args.mlp_steps)]
+        mine, twin = pair(mlp + ["--impl", "reference"], mlp + ["--autograd"], args.repeat)
+        lines.append((f"train ({args.mlp_steps:,} steps): reference wall ÷ --autograd wall",
+                      f"{mine:.1f} s ÷ {twin:.1f} s = {mine / twin:.2f}", "≤ 1.0"))
+        lines.append((f"the lecture run, reference, one thread ({args.mlp_steps:,} steps)", f"{mine:.1f} s",
+                      "≤ 180 s at 200,000 steps"))
+        print(" | ".join(lines[-2]), flush=True)
+    rows = bench_rows(args.min_time, args.compile)
+    for key, target in (("gpt", "≥ 1.3"), ("gpt compiled", "≥ 3"), ("mlp", "≥ 1.6")):
+        r = rows.get(key)
+        if r is not None:
+            lines.append((f"bench {r.what}: autograd ÷ {r.candidate}",
+                          f"{r.baseline_us:.0f} µs ÷ {r.candidate_us:.0f} µs = {r.baseline_us / r.candidate_us:.2f}",
+                          target))
+    g = rows["gpt"]
+    achieved = rows["flops"] / g.candidate_us / 1e3
+    lines.append(("bench GPT step (kata 08): achieved GFLOP/s ÷ one large matmul's",
+                  f"{achieved:.1f} ÷ {rows['peak']:.1f} = {achieved / rows['peak']:.0%} "
+                  f"({rows['flops'] / 1e9:.2f} GFLOP a step)", "≥ 50%"))
+    load_after = os.getloadavg()
+    print()
+    width = max(len(w) for w, _, _ in lines)
+    measured = max(len(m) for _, m, _ in lines)
+    print(f"{'what'.ljust(width)}  {'measured'.ljust(measured)}  target")
+    for what, m, target in lines:
+        print(f"{what.ljust(width)}  {m.ljust(measured)}  {target}")
+    print(f"\nload average after: {' '.join(f'{x:.2f}' for x in load_after)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
