@@ -1,4 +1,4 @@
-"""backprop-ninja: every gradient of the makemore MLP, by hand, checked against autograd."""
+"""backprop-ninja: every gradient of the makemore MLP and of a small GPT, by hand, checked against autograd."""
 
 import warnings
 
