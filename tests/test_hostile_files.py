@@ -189,3 +189,24 @@ def test_show_refuses_a_step_timeout_that_is_not_a_positive_number(value, capsys
         cli.main(["show", "dprobs", f"--step-timeout={value}"])
     assert stop.value.code == 2
     assert "--step-timeout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("top, said", [
+    ("import os; os._exit(7)\n", "ends the Python process while loading (the Python process ended (exit code 7))"),
+    ("import ctypes; ctypes.string_at(0)\n", "crashes Python while loading"),
+    ("while True:\n    pass\n", "does not finish loading within 2 s"),
+])
+def test_bench_gives_a_file_that_exits_crashes_or_hangs_at_import_the_verdict_status_gives(project, capsys,
+                                                                                           top, said):
+    """bench opens the learner's file as status does (scan, then the worker): it never runs in bench's process."""
+    from backprop_ninja import cli
+    from backprop_ninja.commands.status import survey
+
+    path = project / "katas" / "01_atomic_graph" / "atomic_graph.py"
+    path.write_text(top + (project / "reference" / "01_atomic_graph" / "atomic_graph.py").read_text())
+    (state, *_) = survey(project / "katas", seconds=2)
+    assert said in state.problem
+    assert cli.main(["bench", "--step-timeout", "2", "--min-time", "0.01"]) == 1
+    out = capsys.readouterr().out
+    assert f"kata 01: {state.problem}\n" in out
+    assert "Traceback" not in out
