@@ -210,3 +210,16 @@ def test_bench_gives_a_file_that_exits_crashes_or_hangs_at_import_the_verdict_st
     out = capsys.readouterr().out
     assert f"kata 01: {state.problem}\n" in out
     assert "Traceback" not in out
+
+
+def test_bench_never_imports_the_learners_file_in_its_own_process(project, capsys):
+    """What a kata file does at its top level happens in the worker, never in bench's process."""
+    from backprop_ninja import cli
+
+    seen = project / "imported-by"
+    path = project / "katas" / "02_cross_entropy" / "cross_entropy.py"
+    path.write_text(f"import os\nopen({str(seen)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+                    + (project / "reference" / "02_cross_entropy" / "cross_entropy.py").read_text())
+    assert cli.main(["bench", "--min-time", "0.01"]) == 0
+    assert "cross-entropy backward" in capsys.readouterr().out
+    assert str(os.getpid()) not in seen.read_text().split()
