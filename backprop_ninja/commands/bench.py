@@ -235,6 +235,9 @@ class Bench:
             return us
         err = raised(answer.get("raised") or answer.get("stopped", {}).get("error") or answer.get("error"))
         what = f"{candidate.fn.name} (and the code it calls)"
+        if candidate.compiled and err.isa("AutogradUsed"):  # dynamo turns grad mode on; the worker refuses it
+            raise NotReady(f"{what} under torch.compile: not timed, since torch.compile switches grad mode on "
+                           "and the worker, where your code runs, keeps it off; the eager row is your time")
         if candidate.compiled:
             raise NotReady(f"torch.compile could not compile {what}: {err.type}: "
                            f"{err.message.splitlines()[0] if err.message else ''}")
