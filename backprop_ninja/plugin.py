@@ -140,20 +140,12 @@ def resolve(config) -> Settings:
 
 def _usable_device(device: str, name: str) -> None:
     """A device the checks can compute on, or a usage error that says why not and what to use."""
-    import torch
+    from backprop_ninja.models.devices import DeviceError, usable
 
     try:
-        where = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise pytest.UsageError(f"{name} {device} is not a device torch knows: use cpu or cuda") from None
-    if where.type == "meta":
-        raise pytest.UsageError(f"{name} {device} holds shapes but no numbers, so no gradient can be compared on "
-                                "it: use cpu or cuda")
-    try:
-        torch.zeros(1, device=where) + 1  # the device answers (a driver can be there and still fail)
-    except (RuntimeError, AssertionError) as e:
-        raise pytest.UsageError(f"{name} {device} is not usable here ({str(e).splitlines()[0]}): leave out "
-                                f"{name} to check on the CPU") from None
+        usable(device, name, "compared", "check on the CPU")
+    except DeviceError as e:
+        raise pytest.UsageError(str(e)) from None
 
 
 def worth_starting(config, settings: Settings) -> bool:

@@ -189,3 +189,37 @@ def test_show_refuses_a_step_timeout_that_is_not_a_positive_number(value, capsys
         cli.main(["show", "dprobs", f"--step-timeout={value}"])
     assert stop.value.code == 2
     assert "--step-timeout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("top, said", [
+    ("import os; os._exit(7)\n", "ends the Python process while loading (the Python process ended (exit code 7))"),
+    ("import ctypes; ctypes.string_at(0)\n", "crashes Python while loading"),
+    ("while True:\n    pass\n", "does not finish loading within 2 s"),
+])
+def test_bench_gives_a_file_that_exits_crashes_or_hangs_at_import_the_verdict_status_gives(project, capsys,
+                                                                                           top, said):
+    """bench opens the learner's file as status does (scan, then the worker): it never runs in bench's process."""
+    from backprop_ninja import cli
+    from backprop_ninja.commands.status import survey
+
+    path = project / "katas" / "01_atomic_graph" / "atomic_graph.py"
+    path.write_text(top + (project / "reference" / "01_atomic_graph" / "atomic_graph.py").read_text())
+    (state, *_) = survey(project / "katas", seconds=2)
+    assert said in state.problem
+    assert cli.main(["bench", "--step-timeout", "2", "--min-time", "0.01"]) == 1
+    out = capsys.readouterr().out
+    assert f"kata 01: {state.problem}\n" in out
+    assert "Traceback" not in out
+
+
+def test_bench_never_imports_the_learners_file_in_its_own_process(project, capsys):
+    """What a kata file does at its top level happens in the worker, never in bench's process."""
+    from backprop_ninja import cli
+
+    seen = project / "imported-by"
+    path = project / "katas" / "02_cross_entropy" / "cross_entropy.py"
+    path.write_text(f"import os\nopen({str(seen)!r}, 'a').write(f'{{os.getpid()}}\\n')\n"
+                    + (project / "reference" / "02_cross_entropy" / "cross_entropy.py").read_text())
+    assert cli.main(["bench", "--min-time", "0.01"]) == 0
+    assert "cross-entropy backward" in capsys.readouterr().out
+    assert str(os.getpid()) not in seen.read_text().split()

@@ -27,6 +27,12 @@ the learner's fusion buys:
 The two GPT layer rows run at bench sizes (B=16, T=64, C=128, 8 heads), where
 the work outweighs the cost of a call; the kata checks' sizes are too small to time.
 
+The candidate's file is opened the one way (loader.open_file: read, then
+imported in the worker process) and its code is timed there, by a loop of
+train/timing.py run as a training loop is (guard.run_loop): the inputs cross
+the pipe once per measurement, never a call. The baselines (autograd, the
+lecture's loop, the worked solution) are the project's own and are timed here.
+
 The atomic baselines come from reference/01_atomic_graph, the worked
 solution, never from the learner's kata 01: the row then measures fusion
 alone, not how a particular kata 01 was written, and it is available before
@@ -54,10 +60,14 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from backprop_ninja.commands.status import seconds_option
 from backprop_ninja.models.paths import shown
+from backprop_ninja.train import timing
 
 DEFAULT_MIN_TIME = 0.2  # seconds of timing per measurement (blocked_autorange's min_run_time)
 ROUNDS = 2  # baseline and candidate are measured in alternation, this many times each
+WORKER_SECONDS = 60.0  # the limit on one timing of a candidate in the worker (a hang is stopped)
+COMPILE_SECONDS = 600.0  # ... and on compiling and timing it under --compile
 
 
 def register(subparsers) -> None:
@@ -76,6 +86,8 @@ def register(subparsers) -> None:
                         "nothing on an idle machine, and on a busy one they wait for each other, many times slower)")
     p.add_argument("--min-time", metavar="SECONDS", type=float, default=DEFAULT_MIN_TIME,
                    help=f"timing per measurement, {ROUNDS} measurements per side (default {DEFAULT_MIN_TIME:g})")
+    p.add_argument("--step-timeout", type=seconds_option, default=None, metavar="SECONDS",
+                   help="stop loading your file, or a step while it is checked, after this long (default 10)")
     p.add_argument("--compile", action="store_true",
                    help="add a row with the manual training step under torch.compile (compiling takes a minute)")
     p.set_defaults(func=run)
@@ -122,6 +134,7 @@ class Bench:
 
     def __init__(self, impl: Path, repo: Path | None, threads: int, min_time: float, impl_option: str | None):
         from backprop_ninja.models import lecture
+        from backprop_ninja.sandbox import loader
 
         self.impl = impl
         self.repo = repo
@@ -131,6 +144,7 @@ class Bench:
         self._impl_option = impl_option
         self._modules: dict = {}
         self.compile = False  # --compile: time the compiled training step too
+        self.seconds = loader.DEFAULT_SECONDS  # --step-timeout: loading the learner's file, checking a step
         self.gpt_flops: int | None = None  # one GPT step's FLOPs, once a row has counted them
         self.peak: float | None = None  # GFLOP/s of one large matmul, once a row has measured it
 
@@ -142,13 +156,15 @@ class Bench:
         return lecture.trace(graph or lecture.ATOMIC, self.cfg)
 
     # --- code ---------------------------------------------------------------------------------------
-    def _module(self, root: Path, kata):
+    def _module(self, root: Path, kata, trusted: bool = False):
+        """A kata's file: the worked solution imported here (trusted); any other opened in the worker."""
         from backprop_ninja.sandbox import loader
 
-        key = (root, kata.folder)
+        key = (root, kata.folder, trusted)
         if key not in self._modules:
+            path = loader.kata_file(root, kata)
             try:
-                self._modules[key] = loader.load(loader.kata_file(root, kata))
+                self._modules[key] = loader.load(path) if trusted else loader.open_file(path, self.seconds)
             except loader.ImplError as e:
                 self._modules[key] = e
         found = self._modules[key]
@@ -164,7 +180,7 @@ class Bench:
         if self.repo is None or not (self.repo / "reference" / kata.folder).is_dir():
             raise NotReady(f"no reference/{kata.folder} found (run this inside your clone of backprop-ninja): "
                            "the atomic baseline is the worked solution", wrong=True)
-        return self._module(self.repo / "reference", kata)
+        return self._module(self.repo / "reference", kata, trusted=True)
 
     def pytest_command(self, kata) -> str:
         default = self.repo is not None and self.impl == (self.repo / "katas").resolve()
@@ -183,7 +199,7 @@ class Bench:
             fn = loader.step_function(module, kata, name)
         except loader.ImplError as e:
             raise NotReady(f"kata {kata.number} {name}: {e}", wrong=True) from None
-        verdict = check_step(kata, name, fn)
+        verdict = check_step(kata, name, fn, self.seconds)
         if verdict.status == "todo":
             raise NotReady(f"kata {kata.number} {name}: not written yet — {self.pytest_command(kata)}")
         if verdict.status != "done":
@@ -192,17 +208,54 @@ class Bench:
         return fn
 
     # --- time ----------------------------------------------------------------------------------------
-    def time_pair(self, baseline: Callable, candidate: Callable) -> tuple[float, float]:
-        """Median µs per call of each, measured in alternation (the best median of ROUNDS each)."""
+    def time_pair(self, baseline: Callable, candidate: InWorker) -> tuple[float, float]:
+        """Median µs per call of each, measured in alternation (the best median of ROUNDS each): the
+        baseline here, the candidate in the worker, where the learner's code runs."""
         from torch.utils import benchmark
 
         best = [float("inf"), float("inf")]
         for _ in range(ROUNDS):
-            for i, fn in enumerate((baseline, candidate)):
-                timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=self.threads)
-                m = timer.blocked_autorange(min_run_time=self.min_time)
-                best[i] = min(best[i], m.median * 1e6)
+            timer = benchmark.Timer(stmt="fn()", globals={"fn": baseline}, num_threads=self.threads)
+            best[0] = min(best[0], timer.blocked_autorange(min_run_time=self.min_time).median * 1e6)
+            best[1] = min(best[1], self.in_worker(candidate))
         return best[0], best[1]
+
+    def in_worker(self, candidate: InWorker) -> float:
+        """The candidate's median µs per call, timed in the worker (train/timing.py); NotReady if it fails."""
+        from backprop_ninja.sandbox import guard
+        from backprop_ninja.sandbox.results import raised
+
+        seconds = COMPILE_SECONDS if candidate.compiled else max(WORKER_SECONDS, 20 * self.min_time)
+        args = {**candidate.args, "threads": self.threads, "min_time": self.min_time,
+                "compiled": candidate.compiled}
+        answer = guard.run_loop(candidate.fn, timing.PREFIX + candidate.loop, args, seconds, lambda _: None,
+                                threads=self.threads)
+        us = answer.get("us")
+        if isinstance(us, float) and us > 0:
+            return us
+        err = raised(answer.get("raised") or answer.get("stopped", {}).get("error") or answer.get("error"))
+        what = f"{candidate.fn.name} (and the code it calls)"
+        if candidate.compiled and err.isa("AutogradUsed"):  # dynamo turns grad mode on; the worker refuses it
+            raise NotReady(f"{what} under torch.compile: not timed, since torch.compile switches grad mode on "
+                           "and the worker, where your code runs, keeps it off; the eager row is your time")
+        if candidate.compiled:
+            raise NotReady(f"torch.compile could not compile {what}: {err.type}: "
+                           f"{err.message.splitlines()[0] if err.message else ''}")
+        if err.isa("StepTimeout"):
+            raise NotReady(f"{what} ran past {seconds:g} s while timed, so it is not timed: "
+                           "look for a loop that does not end", wrong=True)
+        raise NotReady(f"{what} failed while timed, so it is not timed: {err.type}: {err.message}"
+                       + (f" (at {err.where})" if err.where else ""), wrong=True)
+
+
+@dataclasses.dataclass
+class InWorker:
+    """The candidate side of a row: a loop of train/timing.py, run in the worker beside the learner's fn."""
+
+    loop: str  # a function of train/timing.py
+    fn: object  # the learner's step (a sandbox Remote), checked by Bench.step
+    args: dict  # plain data and plain tensors, sent once
+    compiled: bool = False  # time it under torch.compile (--compile)
 
 
 def _values(tr, *names):
@@ -229,7 +282,7 @@ def cross_entropy(bench: Bench) -> Row:
         dlogit_maxes = ref.dlogit_maxes(dnorm_logits)
         return ref.dlogits(logits, dnorm_logits, dlogit_maxes)
 
-    a, f = bench.time_pair(atomic, lambda: fused(logits, Yb))
+    a, f = bench.time_pair(atomic, InWorker("step", fused, {"args": [logits, Yb]}))
     return Row("cross-entropy backward", "8 atomic steps (ref. kata 01)", a, "fused dlogits (kata 02)", f)
 
 
@@ -250,7 +303,7 @@ def batchnorm(bench: Bench) -> Row:
         dbnmeani = ref.dbnmeani(dbndiff)
         return ref.dhprebn(dbndiff, dbnmeani)
 
-    a, f = bench.time_pair(atomic, lambda: fused(dhpreact, bngain, bnvar_inv, bnraw))
+    a, f = bench.time_pair(atomic, InWorker("step", fused, {"args": [dhpreact, bngain, bnvar_inv, bnraw]}))
     return Row("batchnorm backward", "7 atomic steps (ref. kata 01)", a, "fused dhprebn (kata 03)", f)
 
 
@@ -268,7 +321,7 @@ def embedding(bench: Bench) -> Row:
     """Kata 01's dC vs the lecture's loop over the batch."""
     mine = bench.step("01", "dC")
     C, Xb, demb = _values(bench.trace(), "C", "Xb", "demb")
-    a, f = bench.time_pair(lambda: dC_loop(C, Xb, demb), lambda: mine(C, Xb, demb))
+    a, f = bench.time_pair(lambda: dC_loop(C, Xb, demb), InWorker("step", mine, {"args": [C, Xb, demb]}))
     r = Row("embedding backward dC", "Python loop (lecture)", a, "dC (kata 01)", f)
     if a / f < 2:
         r.note = ("this dC is about as slow as the loop: one tensor operation (index_add_, or a one-hot "
@@ -276,8 +329,9 @@ def embedding(bench: Bench) -> Row:
     return r
 
 
-def _training(bench: Bench):
-    """What both training rows time: the autograd step and the kata-04 step, on one fixed batch."""
+def _training(bench: Bench, compiled: bool = False):
+    """What both training rows time: the autograd step here and the kata-04 step in the worker, on one
+    fixed batch."""
     import torch
 
     from backprop_ninja.train import mlp as training
@@ -287,10 +341,9 @@ def _training(bench: Bench):
     X, Y = dataset()
     ix = torch.randint(0, X.shape[0], (32,), generator=torch.Generator().manual_seed(0))  # (32,)
     Xb, Yb = X[ix], Y[ix]  # (32, 3), (32,)
-    manual = training.manual_gradients(backward)
-    mine, theirs = training.init_model(27), training.init_model(27)
+    theirs = training.init_model(27)
     return (lambda: training.train_step(training.autograd_gradients, theirs, Xb, Yb, 0.1),
-            lambda: training.train_step(manual, mine, Xb, Yb, 0.1))
+            InWorker("mlp_step", backward, {"Xb": Xb, "Yb": Yb}, compiled))
 
 
 @row
@@ -303,17 +356,8 @@ def training_step(bench: Bench) -> Row:
 
 def _compiled(bench: Bench, pair, what: str, wait: str) -> tuple[float, float]:
     """Time the autograd step against the manual one under torch.compile (µs each)."""
-    import torch
-
-    with_autograd, by_hand = pair
     print(f"compiling the manual {what} ({wait}) ...", flush=True)
-    try:
-        compiled = torch.compile(by_hand)
-        compiled()
-    except Exception as e:  # no C++ compiler, an unsupported op in the learner's code, ...
-        raise NotReady(f"torch.compile could not compile the {what}: {type(e).__name__}: "
-                       f"{str(e).splitlines()[0] if str(e) else ''}") from None
-    return bench.time_pair(with_autograd, compiled)
+    return bench.time_pair(*pair)
 
 
 @row
@@ -321,7 +365,7 @@ def compiled_training_step(bench: Bench) -> Row | None:
     """The same step with the manual forward + backward + update under torch.compile (--compile only)."""
     if not bench.compile:
         return None
-    a, f = _compiled(bench, _training(bench), "training step", "about a minute")
+    a, f = _compiled(bench, _training(bench, compiled=True), "training step", "about a minute")
     return Row("training step, n_hidden 200", "forward + loss.backward()", a,
                "torch.compile(forward + backward)", f)
 
@@ -359,7 +403,8 @@ def layernorm(bench: Bench) -> Row:
 
     fused = bench.step("05", "dx")
     dout, w, norm, rstd = _gpt_values(gpt.LAYERNORM, "dout", "w", "norm", "rstd")
-    a, f = bench.time_pair(lambda: layernorm_atomic(dout, w, norm, rstd), lambda: fused(dout, w, norm, rstd))
+    a, f = bench.time_pair(lambda: layernorm_atomic(dout, w, norm, rstd),
+                           InWorker("step", fused, {"args": [dout, w, norm, rstd]}))
     return Row("GPT layernorm backward", "atomic chain, 7 lines", a, "fused dx (kata 05)", f)
 
 
@@ -380,23 +425,18 @@ def attention(bench: Bench) -> Row:
     def with_autograd():
         return torch.autograd.grad(out, leaves, dout, retain_graph=True)
 
-    def by_hand():
-        s = steps
-        dycat = s["dycat"](W_proj, dout)
-        dy = s["dy"](y, dycat)
-        datt, dv = s["datt"](v, dy), s["dv"](att, dy)
-        dpreatt = s["dpreatt"](att, datt)
-        dqkv = s["dqkv"](s["dq"](k, dpreatt), s["dk"](q, dpreatt), dv)
-        return (s["dx"](W_attn, dqkv), s["dW_attn"](x, dqkv), s["db_attn"](dqkv),
-                s["dW_proj"](ycat, dout), s["db_proj"](dout))
+    values = dict(zip(("x", "W_attn", "W_proj", "dout", "ycat", "y", "v", "att", "q", "k"),
+                      (x, W_attn, W_proj, dout, ycat, y, v, att, q, k)))
+    by_hand = InWorker("attention", steps["dycat"], {"values": values})
 
     a, f = bench.time_pair(with_autograd, by_hand)
     return Row("GPT attention backward", "autograd.grad of its lines", a, "13 steps (kata 06)", f)
 
 
-def _gpt_training(bench: Bench):
+def _gpt_training(bench: Bench, compiled: bool = False):
     """What both GPT rows time: one AdamW step of `train --model gpt`'s model (C 64, 2 layers, T 16,
-    batch 32) with autograd and with the kata-08 backward, on one fixed batch of the built-in names."""
+    batch 32) with autograd here and with the kata-08 backward in the worker, on one fixed batch of the
+    built-in names."""
     import torch
 
     from backprop_ninja.models import gpt
@@ -405,17 +445,13 @@ def _gpt_training(bench: Bench):
     backward = bench.step("08", "backward")
     cfg = gpt.TRAIN
     idx, targets = gpt_training.batch(gpt.stream(), cfg.B, cfg.T, torch.Generator().manual_seed(0))  # (B, T)
-    mine, theirs = gpt.init_training(cfg), gpt.init_training(cfg)
-    opt_mine, opt_theirs = gpt_training.AdamW(mine), gpt_training.AdamW(theirs)
+    theirs = gpt.init_training(cfg)
+    opt_theirs = gpt_training.AdamW(theirs)
 
     def with_autograd():
         opt_theirs.step(gpt_training.autograd_gradients(theirs, idx, targets, cfg.nh)[1], gpt_training.LR)
 
-    def by_hand():
-        _, kwargs = gpt_training.backward_kwargs(mine, idx, targets, cfg.nh)
-        opt_mine.step(backward(**kwargs), gpt_training.LR)
-
-    return with_autograd, by_hand
+    return with_autograd, InWorker("gpt_step", backward, {"idx": idx, "targets": targets}, compiled)
 
 
 def step_flops() -> int:
@@ -474,7 +510,7 @@ def compiled_gpt_training_step(bench: Bench) -> Row | None:
     """The GPT step with the manual forward + backward + update under torch.compile (--compile only)."""
     if not bench.compile:
         return None
-    a, f = _compiled(bench, _gpt_training(bench), "GPT training step", "a minute or two")
+    a, f = _compiled(bench, _gpt_training(bench, compiled=True), "GPT training step", "a minute or two")
     flops, peak = bench.gpt_flops or step_flops(), bench.peak or matmul_gflops(bench)
     return Row("GPT training step, C 64", "forward + loss.backward()", a, "torch.compile(forward + backward)", f,
                note=limit_note(flops, a, f, peak, "compiled kata 08"))
@@ -521,12 +557,14 @@ def run(args) -> int:
     try:
         bench = Bench(impl, repo, args.threads, args.min_time, args.impl)
         bench.compile = getattr(args, "compile", False)
+        bench.seconds = getattr(args, "step_timeout", None) or bench.seconds
         print(f"backprop-ninja bench — {bench.cfg.describe()}, {bench.cfg.device}")
         print(f"torch {torch.__version__}, {args.threads} thread{'s' if args.threads != 1 else ''}; "
               f"each time is the median µs per call, baseline and candidate measured in alternation")
-        print(f"candidate: {shown(impl)}   atomic baselines: "
+        print(f"candidate: {shown(impl)} (opened and timed in the worker process, where your code runs)")
+        print(f"atomic baselines: "
               f"{shown(repo / 'reference' / '01_atomic_graph') if repo else '(no reference/ found)'} "
-              "(the worked solution, so a row measures the fusion alone)")
+              "(the worked solution, timed here, so a row measures the fusion alone)")
         done, skipped, wrong = [], [], False
         for fn in ROWS:
             try:

@@ -164,31 +164,12 @@ def check_plot_path(path: str) -> Path:
 
 def resolve_device(name: str):
     """torch.device(name), or TrainError when this machine does not have it or it cannot train."""
-    import torch
+    from backprop_ninja.models.devices import DeviceError, usable
 
     try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise TrainError(f"--device {name} is not a device torch knows: use cpu or cuda.") from None
-    if device.type == "meta":
-        raise TrainError(f"--device {name} holds shapes but no numbers, so nothing can be trained on it: "
-                         "use cpu or cuda.")
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise TrainError(f"--device {name} is not a device this command trains on: use cpu, cuda or mps.")
-    if device.type == "cuda" and (not torch.cuda.is_available()
-                                  or (device.index or 0) >= torch.cuda.device_count()):
-        build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
-        raise TrainError(f"--device {name} was asked for, but torch {torch.__version__} ({build}) sees no such "
-                         "CUDA GPU here: leave out --device to train on the CPU.")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise TrainError(f"--device {name} was asked for, but torch sees no Apple GPU here: "
-                         "leave out --device to train on the CPU.")
-    try:
-        torch.zeros(1, device=device) + 1  # the device answers (a driver can be there and still fail)
-    except RuntimeError as e:
-        raise TrainError(f"--device {name} is there but fails to run ({str(e).splitlines()[0]}): "
-                         "leave out --device to train on the CPU.") from None
-    return device
+        return usable(name, "--device", "trained", "train on the CPU")
+    except DeviceError as e:
+        raise TrainError(f"{e}.") from None
 
 
 def _prepare(args: argparse.Namespace):
