@@ -9,10 +9,13 @@ from __future__ import annotations
 import inspect
 import sys
 
-from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_step, feedable
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.checks.feeding import feedable
+from backprop_ninja.checks.verdict import Verdict
 from backprop_ninja.models.katas import KATAS, Kata
 from backprop_ninja.models.katas import kata as find_kata
 from backprop_ninja.models.paths import shown
+from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 from backprop_ninja.sandbox.shipping import globals_read
 
 
