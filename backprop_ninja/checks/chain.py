@@ -59,7 +59,7 @@ def check_chain(kata: Kata, module, seconds: float = DEFAULT_SECONDS) -> Verdict
             return _chain_stops_at(kata, module, step.name, seconds, rows,
                                    call.error.type if call.error else f"returned {describe(got)}")
         mine[step.name] = got.detach()
-        rows.append(compare(step.name, got, want, lecture_probe(step, kata.graph, cfg).scale))
+        rows.append(compare(step.name, got, want, lecture_probe(step, kata.graph, cfg).scale, target=target))
     bad = [r for r in rows if not r.approximate]
     if not bad:
         return Verdict(kata.folder, "chain", "done")

@@ -63,7 +63,7 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
                         sentence += quote_number(fn, kata.configs[0])
                     return Verdict(kata.folder, name, "wrong", ident, sentence,
                                    report=step_report(step, body, ident, sentence, probe), where=where)
-                row = compare(label, g, e, scale)
+                row = compare(label, g, e, scale, target=target, probe=probe_label(probe))
                 rows.append(row)
                 if not row.approximate:
                     wrong.append((len(seen), probe, target, g, e, row))
@@ -76,7 +76,7 @@ def check_step(kata: Kata, name: str, fn, seconds: float = DEFAULT_SECONDS) -> V
     mine, autograd = figures(row.got, row.want)
     several = len(probe.targets) > 1
     body = (f"{rows_table(step, [p for p, _ in seen], rows, probe)}\n"
-            f"  first failure: {probe_label(probe)}{' · d' + target if several else ''}; "
+            f"  first failure: {row.label}; "
             f"at {list(row.worst)} you returned {mine}, autograd says {autograd}\n"
             f"  called: {called(step, probe, kata.graph, target)}")
     headline = f"d{target} is wrong" if several else "wrong values"

@@ -73,10 +73,10 @@ def rows_table(step: Step, ran: list[Probe], rows: list[Row], first: Probe) -> s
     if len(targets) == 1:
         return table(step.name, rows)
     wrong = [r for r in rows if not r.approximate]
-    here = probe_label(first) + " · "
-    elsewhere = dict.fromkeys(r.label.split(" · ")[0] for r in wrong if not r.label.startswith(here))
-    right = [f"d{t}" for t in targets if not any(r.label.endswith(f" · d{t}") for r in wrong)]
-    order = {f"{here}d{t}": i for i, t in enumerate(first.order)}  # backward order, as the pass reaches them
-    shown = sorted((r for r in wrong if r.label.startswith(here)), key=lambda r: order.get(r.label, 0))
+    here = probe_label(first)
+    elsewhere = dict.fromkeys(r.probe for r in wrong if r.probe != here)
+    right = [f"d{t}" for t in targets if not any(r.target == t for r in wrong)]
+    order = {t: i for i, t in enumerate(first.order)}  # backward order, as the pass reaches them
+    shown = sorted((r for r in wrong if r.probe == here), key=lambda r: order.get(r.target, 0))
     return (table(step.name, shown) + (f"\n  wrong at {'; '.join(elsewhere)} too" if elsewhere else "")
             + (f"\n  right in every check: {', '.join(right)}" if right else ""))
