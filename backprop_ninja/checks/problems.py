@@ -79,7 +79,7 @@ def form_problem(step: Step, probe: Probe, result) -> tuple[str, str] | None:
     return None
 
 
-def hard_coded(step: Step, probe: Probe, call, home, quote: str = "") -> tuple:
+def hard_coded(step: Step, probe: Probe, call, home, quote: str) -> tuple:
     """A step right at the sizes checked so far that raises at these: a size of `home` (the kata's own
     sizes, its first configuration) written as a number."""
     sizes = ", ".join(dict.fromkeys(str(v) for _, v in home.sizes() if v > 2))
@@ -159,7 +159,9 @@ def _not_a_tensor(step: Step, probe: Probe, target: str, x) -> str:
             + (f": {advice[key]}" if key else ": build it with torch operations on the inputs"))
 
 
-def error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> tuple[str, str]:
+def error_diagnosis(step: Step, err, call, fn, probe: Probe) -> tuple[str, str]:
+    """(id, sentence) for a step that raised `err` at `probe`: autograd, a time limit, a signature the
+    harness cannot call, else what errors.explain makes of the error and the line it points to."""
     if err.isa("AutogradUsed"):
         return "autograd", f"{err}; derive it with the chain rule instead"
     if err.isa("StepTimeout"):
@@ -175,11 +177,9 @@ def error_diagnosis(step: Step, err, call, fn, probe: Probe | None = None) -> tu
     return errors.explain(step, err, **_error_context(step, probe, fn))
 
 
-def _error_context(step: Step, probe: Probe | None, fn) -> dict:
+def _error_context(step: Step, probe: Probe, fn) -> dict:
     """What errors.explain needs: the step's source, what the harness can feed, their shapes, the sizes."""
     context = {"source": step_source(fn), "defined": module_names(fn)}
-    if probe is None:
-        return context
     from backprop_ninja.checks.diagnose.catalogued import kata_of
 
     kata = kata_of(step)
