@@ -32,12 +32,14 @@ def todo(name: str, where: str) -> str:
 
 
 def step_report(step: Step, body: str, ident: str, sentence: str, probe: Probe | None,
-            headline: str = "") -> str:
+                headline: str = "") -> str:
+    """A step's report: headed by `headline` (else the id), with the call at `probe` when there is one."""
     call = f"  called: {called(step, probe)}" if probe is not None else ""
     return report(step.name, headline or ident, body, ident, sentence, call)
 
 
 def probe_label(probe: Probe) -> str:
+    """`<probe>, <configuration>`: where a check ran, as a table row and a picture name it."""
     return f"{probe.label}, {probe.cfg.label}"
 
 
