@@ -9,10 +9,14 @@ from __future__ import annotations
 import inspect
 import sys
 
-from backprop_ninja.checks.checker import DEFAULT_SECONDS, Verdict, check_step, feedable
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.checks.feeding import feedable
+from backprop_ninja.checks.report import report
+from backprop_ninja.checks.verdict import Verdict
 from backprop_ninja.models.katas import KATAS, Kata
 from backprop_ninja.models.katas import kata as find_kata
 from backprop_ninja.models.paths import shown
+from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 from backprop_ninja.sandbox.shipping import globals_read
 
 
@@ -98,7 +102,7 @@ def _reads_globals(kata: Kata, step: str, fn, names: list[str]) -> NotebookVerdi
                 f"value{'s' if len(names) > 1 else ''}; the checks feed each step its inputs at other sizes too: "
                 f"add {them} to {step}'s parameters, e.g. def {step}({', '.join([*(_params(fn) or ()), *names])})")
     return NotebookVerdict(kata.folder, step, "wrong", "signature", sentence,
-                           report=f"{step}: not checked\ndiagnosis: signature — {sentence}")
+                           report=report(step, "not checked", "", "signature", sentence))
 
 
 def _caller_function(name: str):
@@ -154,7 +158,7 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
                             f"not {type(fn).__name__}")
     except (ValueError, NameError, TypeError) as e:
         verdict = NotebookVerdict("", str(step), "wrong", "no-step", str(e),
-                                  report=f"{step}: not checked\ndiagnosis: no-step — {e}")
+                                  report=report(step, "not checked", "", "no-step", str(e)))
         if not quiet:
             print(verdict.report)
         verdict.printed = not quiet

@@ -202,7 +202,7 @@ class KataCheck:
     @property
     def module(self) -> loader.Learner:
         """The learner's file, read, then imported in the worker (KataFailure with the reason if it cannot be)."""
-        from backprop_ninja.checks.checker import Verdict
+        from backprop_ninja.checks.verdict import Verdict
 
         try:
             root = loader.impl_root(self.impl, base=self.request.path.parent)
@@ -226,7 +226,7 @@ class KataCheck:
 
     def chain(self):
         """Run every step fed by the previous steps' outputs, as the notebook does."""
-        from backprop_ninja.checks.checker import check_chain
+        from backprop_ninja.checks.chain import check_chain
 
         return self.done(check_chain(self.kata, self.module, self.seconds))
 

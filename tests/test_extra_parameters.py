@@ -3,7 +3,9 @@
 import torch
 from conftest import solution_changed
 
-from backprop_ninja.checks.checker import check_chain, check_step, feedable
+from backprop_ninja.checks.chain import check_chain
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.checks.feeding import feedable
 from backprop_ninja.models.katas import kata
 from backprop_ninja.sandbox import loader
 

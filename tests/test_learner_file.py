@@ -9,7 +9,8 @@ import shutil
 import pytest
 from conftest import ROOT, solution_changed
 
-from backprop_ninja.checks.checker import check_chain, check_step
+from backprop_ninja.checks.chain import check_chain
+from backprop_ninja.checks.checker import check_step
 from backprop_ninja.models.katas import kata
 from backprop_ninja.sandbox import loader
 

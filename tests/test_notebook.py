@@ -7,7 +7,8 @@ import textwrap
 from conftest import kata_module
 
 from backprop_ninja import check
-from backprop_ninja.checks.checker import Verdict, check_step
+from backprop_ninja.checks.checker import check_step
+from backprop_ninja.checks.verdict import Verdict
 from backprop_ninja.models.katas import KATAS, kata
 
 REFERENCE = kata_module("reference", kata("01"))

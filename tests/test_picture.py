@@ -8,7 +8,7 @@ import torch
 from conftest import ROOT, kata_module
 
 from backprop_ninja import check, cli, picture
-from backprop_ninja.checks.checker import Verdict
+from backprop_ninja.checks.verdict import Verdict
 from backprop_ninja.models.katas import kata
 
 pytest_plugins = ["pytester"]

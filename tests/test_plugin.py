@@ -103,7 +103,7 @@ def test_the_chain_waits_for_the_first_wrong_step_even_when_a_later_one_has_the_
 
 
 def test_the_chains_id_is_that_of_its_first_wrong_step():
-    from backprop_ninja.checks.checker import check_chain
+    from backprop_ninja.checks.chain import check_chain
     from backprop_ninja.models.katas import kata
 
     module = _reference_module()

@@ -24,7 +24,11 @@ TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-10, torch.float16: 1e-2, tor
 
 @dataclasses.dataclass
 class Row:
-    """One line of the lecture-style table."""
+    """One line of the lecture-style table.
+
+    `label` is what the table prints ("<probe>, <configuration> · d<target>" for a step with several
+    gradients); `target` and `probe` are its parts, kept apart so nothing parses the label back.
+    """
 
     label: str
     exact: bool
@@ -33,6 +37,8 @@ class Row:
     worst: tuple  # index of the largest difference
     got: float  # the value there
     want: float
+    target: str = ""  # the gradient's name (W1 for dW1); the chain's rows: its step's
+    probe: str = ""  # the probe's label and its configuration's; empty in the chain
 
 
 def tolerance(expected: torch.Tensor, scale: float) -> float:
@@ -46,15 +52,16 @@ def close(got: torch.Tensor, expected: torch.Tensor, scale: float) -> bool:
     return bool(((got.to(expected.dtype) - expected).abs() <= tolerance(expected, scale)).all())
 
 
-def compare(label: str, got: torch.Tensor, expected: torch.Tensor, scale: float) -> Row:
-    """The lecture's cmp: exact, approximate, maxdiff, plus the worst index."""
+def compare(label: str, got: torch.Tensor, expected: torch.Tensor, scale: float, target: str = "",
+            probe: str = "") -> Row:
+    """The lecture's cmp: exact, approximate, maxdiff, plus the worst index (got and expected: one shape)."""
     diff = (got.to(expected.dtype) - expected).abs()
     flat = int(diff.argmax()) if diff.numel() else 0
     worst = unravel(flat, tuple(expected.shape)) if diff.numel() else ()
     return Row(label=label, exact=bool(torch.equal(got, expected)), approximate=close(got, expected, scale),
                maxdiff=float(diff.max()) if diff.numel() else 0.0, worst=worst,
                got=float(got.reshape(-1)[flat]) if diff.numel() else 0.0,
-               want=float(expected.reshape(-1)[flat]) if diff.numel() else 0.0)
+               want=float(expected.reshape(-1)[flat]) if diff.numel() else 0.0, target=target, probe=probe)
 
 
 def unravel(flat: int, shape: tuple) -> tuple:

@@ -30,9 +30,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from backprop_ninja import picture
-    from backprop_ninja.checks.checker import DEFAULT_SECONDS, check_in
+    from backprop_ninja.checks.checker import check_in
     from backprop_ninja.models import katas
     from backprop_ninja.sandbox import client, loader
+    from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 
     def fail(message: str, code: int = 1) -> int:
         print(f"backprop-ninja show: {message}", file=sys.stderr)

@@ -68,9 +68,9 @@ class KataState:
 
 def survey(root: Path, seconds: float | None = None) -> list[KataState]:
     """Check every step of every kata under `root` (a tree shaped like katas/)."""
-    from backprop_ninja.checks.checker import DEFAULT_SECONDS
     from backprop_ninja.models import katas
     from backprop_ninja.sandbox import loader
+    from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 
     states = []
     for kata in katas.KATAS:

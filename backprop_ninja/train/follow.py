@@ -23,20 +23,16 @@ import dataclasses
 import torch
 
 from backprop_ninja.checks import diagnose
-from backprop_ninja.checks.checker import (
-    DEFAULT_SECONDS,
-    Verdict,
-    check_step,
-    form_problem,
-    location,
-    process_problem,
-    scan_findings,
-)
+from backprop_ninja.checks.checker import check_step, scan_findings
 from backprop_ninja.checks.compare import TOLERANCE, close
 from backprop_ninja.checks.probes import probes, results
+from backprop_ninja.checks.problems import form_problem, process_problem
+from backprop_ninja.checks.report import report, todo
+from backprop_ninja.checks.verdict import Verdict, location
 from backprop_ninja.models import gpt, lecture
 from backprop_ninja.models.katas import Kata
 from backprop_ninja.sandbox.guard import call_step
+from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 from backprop_ninja.train import gpt as gpt_training
 from backprop_ninja.train import mlp as training
 
@@ -97,7 +93,7 @@ def _form_verdict(kata: Kata, i: int, problem: tuple[str, str]) -> Verdict:
     ident, sentence = problem
     sentence = f"at step {i + 1}, backward's result cannot update the parameters: {sentence}"
     return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                   report=f"training: stopped at step {i + 1}\ndiagnosis: {ident} — {sentence}")
+                   report=report("training", f"stopped at step {i + 1}", "", ident, sentence))
 
 
 def fixed_batches(kata: Kata, fn, seconds: float) -> str:
@@ -156,7 +152,7 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
                         f"{drift[worst]:.1e} of its size (loss {float(loss):.4f} vs {float(ref):.4f}); "
                         f"{fixed_batches(kata, fn, seconds)}")
             return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
-                           report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
+                           report=report("training", "your run leaves autograd's", "", "wrong-values", sentence))
     return Verdict(kata.folder, "training", "done")
 
 
@@ -168,12 +164,12 @@ def backward_of(kata: Kata, module):
     fn = function_of(module, "backward", kata.step_names)
     if not callable(fn):
         return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
-                       report="training: no backward() to train with\ndiagnosis: no-step — add backward back")
+                       report=report("training", "no backward() to train with", "", "no-step", "add backward back"))
     found = scan_findings(fn)
     if found:
         ident, sentence = found[0].ident, found[0].sentence("backward")
         return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=f"training: {ident}\ndiagnosis: {ident} — {sentence}")
+                       report=report("training", ident, "", ident, sentence))
     return fn
 
 
@@ -181,13 +177,13 @@ def failed_verdict(kata: Kata, fn, call) -> Verdict:
     err = call.error
     if err.isa("NotImplementedError"):
         return Verdict(kata.folder, "training", "todo", "not-implemented", "training waits for backward",
-                       report="todo: training — waits for backward", where=location(fn))
+                       report=todo("training", "waits for backward"), where=location(fn))
     lost = process_problem(kata.step("backward"), err)
     ident = (lost[0] if lost else "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout")
              else "exception")
     sentence = f"backward raised {err.type}: {err}" + (f" at {call.where}" if call.where else "")
     return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                   report=f"training: backward raised an error\ndiagnosis: {ident} — {sentence}")
+                   report=report("training", "backward raised an error", "", ident, sentence))
 
 
 # --------------------------------------------------------------------------- kata 08: AdamW steps of the GPT
@@ -231,7 +227,7 @@ def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
                             f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); "
                             f"{fixed_batches(kata, fn, seconds)}")
                 return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
-                               report=f"training: your run leaves autograd's\ndiagnosis: wrong-values — {sentence}")
+                               report=report("training", "your run leaves autograd's", "", "wrong-values", sentence))
         opt.step(grads, GPT_LR)
     return Verdict(kata.folder, "training", "done")
 

@@ -369,8 +369,9 @@ def check_backward(backward, device) -> str | None:
     Raises GPTTrainError when it cannot train (not written yet, not a dict of
     right-shaped gradients); returns a warning when its values differ from autograd's.
     """
-    from backprop_ninja.checks.checker import check_step, form_problem
+    from backprop_ninja.checks.checker import check_step
     from backprop_ninja.checks.probes import cloned, probes
+    from backprop_ninja.checks.problems import form_problem
     from backprop_ninja.models import katas
 
     found = list(getattr(backward, "findings", ()))

@@ -64,8 +64,8 @@ _DIFFERS = object()  # the mistake ran, and is right or wrong on other gradients
 def _mistake_result(m, step: Step, target: str, probe: Probe, rows=None):
     """The mistake's d<target> at the probe; None where it raises or the probe has no such gradient (kata
     08's odd sizes have one layer); _DIFFERS where its verdicts differ."""
-    label = f"{probe.label}, {probe.cfg.label} · d"
-    verdicts = {r.label[len(label):]: r.approximate for r in rows or () if r.label.startswith(label)}
+    here = f"{probe.label}, {probe.cfg.label}"
+    verdicts = {r.target: r.approximate for r in rows or () if r.probe == here}
     call = call_step(m.fn, cloned(probe.kwargs))
     if call.error is not None:
         return None

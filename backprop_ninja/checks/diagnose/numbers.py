@@ -52,7 +52,7 @@ def _which_targets(rows, probe: Probe) -> str:
     silent = {t for t, e, scale in zip(probe.targets, probe.expected, probe.scales)
               if float(e.abs().max()) <= tolerance(e, scale)}
     order = probe.order
-    wrong = {t for t in order for r in rows if r.label.endswith(f" · d{t}") and not r.approximate}
+    wrong = {r.target for r in rows if r.target in order and not r.approximate}
     right = [f"d{t}" for t in order if t not in wrong and t not in silent]
     bad = [f"d{t}" for t in order if t in wrong]
     if not right or not bad:
@@ -296,7 +296,7 @@ def _hard_coded(kata: Kata, target: str, got, want, probe: Probe, rows):
     home = kata.configs[0]
     if probe.cfg.sizes() == home.sizes():
         return None
-    at_home = [r for r in rows if any(r.label.split(" · ")[0].endswith(", " + c.label)
+    at_home = [r for r in rows if any(r.probe.endswith(", " + c.label)
                                       for c in kata.configs if c.sizes() == home.sizes())]
     if not at_home or not all(r.approximate for r in at_home):
         return None
@@ -317,7 +317,7 @@ def _hard_coded(kata: Kata, target: str, got, want, probe: Probe, rows):
 
 def _precision(target: str, rows, everywhere=()):
     """Right at every float32 probe, and at every float64 probe right to float32's tolerance, not float64's."""
-    f64 = [r for r in rows if "float64" in r.label]
+    f64 = [r for r in rows if "float64" in r.probe]
     if not f64 or all(r.approximate for r in f64) or not all(r.approximate for r in rows if r not in f64):
         return None
     wide = [(p, g, w) for p, g, w in everywhere if w.dtype == torch.float64]
