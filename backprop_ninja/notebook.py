@@ -11,7 +11,7 @@ import sys
 
 from backprop_ninja.checks.checker import check_step
 from backprop_ninja.checks.feeding import feedable
-from backprop_ninja.checks.report import report
+from backprop_ninja.checks.report import report, todo
 from backprop_ninja.checks.verdict import Verdict
 from backprop_ninja.models.katas import KATAS, Kata
 from backprop_ninja.models.katas import kata as find_kata
@@ -176,7 +176,7 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
             # a notebook cell's file is a kernel's temporary file: name only a real one
             where = f"; write it in {shown(verdict.where)}" if verdict.where and "ipykernel_" not in verdict.where \
                 else ""
-            print(f"todo: {step} — it still raises NotImplementedError{where}{note}")
+            print(todo(step, f"it still raises NotImplementedError{where}") + note)
         else:
             print((verdict.report or verdict.line) + note)
         sys.stdout.flush()

@@ -202,6 +202,7 @@ class KataCheck:
     @property
     def module(self) -> loader.Learner:
         """The learner's file, read, then imported in the worker (KataFailure with the reason if it cannot be)."""
+        from backprop_ninja.checks.report import diagnosis_line
         from backprop_ninja.checks.verdict import Verdict
 
         try:
@@ -210,13 +211,13 @@ class KataCheck:
             learner = loader.open_file(loader.kata_file(root, self.kata), self.seconds)
         except loader.ImplError as e:
             self.fail(Verdict(self.kata.folder, "", Status.WRONG, "import-error", str(e),
-                              report=f"diagnosis: import-error — {e}"))
+                              report=diagnosis_line("import-error", str(e))))
         # a finding outside every step (the file's top level, a helper) stops every step alike: said once
         wide = learner.wide_finding(self.kata.step_names)
         if wide:
             sentence = wide.sentence("")
             self.fail(Verdict(self.kata.folder, "", Status.WRONG, wide.ident, sentence,
-                              report=f"diagnosis: {wide.ident} — {sentence}\n  {shown(wide.where)}"))
+                              report=f"{diagnosis_line(wide.ident, sentence)}\n  {shown(wide.where)}"))
         return learner
 
     def __call__(self, name: str):

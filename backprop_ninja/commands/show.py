@@ -31,6 +31,7 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from backprop_ninja import picture
     from backprop_ninja.checks.checker import check_in
+    from backprop_ninja.checks.report import todo
     from backprop_ninja.models import katas
     from backprop_ninja.sandbox import client, loader
     from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
@@ -65,7 +66,7 @@ def run(args) -> int:
         print(f"{args.step}: done — matches autograd, nothing to draw{note}")
         return 0
     if verdict.status == "todo":
-        print(f"todo: {args.step} — {shown(verdict.where)}: write it first{note}")
+        print(todo(args.step, f"{shown(verdict.where)}: write it first") + note)
         return 1
     print(verdict.report + note)
     print(picture.show(verdict, args.out or picture.PICTURES))
