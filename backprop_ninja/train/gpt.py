@@ -46,19 +46,10 @@ class GPTTrainError(Exception):
     """The GPT cannot train; the message is one sentence saying what to do."""
 
 
-class GPTBackwardFailed(GPTTrainError):
-    """The learner's backward failed during training, at `iteration` (0-based) of `steps`."""
+class GPTBackwardFailed(mlp.StoppedAt, GPTTrainError):
+    """Kata 08's backward failed during training, at `iteration` (0-based) of `steps`."""
 
-    def __init__(self, what: str):
-        super().__init__(what)
-        self.what = what  # e.g. "raised ValueError: boom (gpt.py:12: ...)"
-        self.iteration: int | None = None
-        self.steps: int | None = None
-
-    def __str__(self) -> str:
-        at = f" at iteration {self.iteration:,} of {self.steps:,}" if self.iteration is not None else ""
-        return (f"training stopped{at}: kata 08's backward {self.what}; "
-                "pytest katas/08_gpt shows which gradient is wrong.")
+    KATA = "08_gpt"
 
 
 # --------------------------------------------------------------------------- data

@@ -52,8 +52,13 @@ class BackwardError(Exception):
     """The learner's backward cannot train the network; the message is one sentence saying what to do."""
 
 
-class BackwardFailed(BackwardError):
-    """The learner's backward failed during training; train_loop adds the iteration it failed at."""
+class StoppedAt:
+    """A failure of the learner's backward during training, for either model; the loop adds the iteration.
+
+    Mixed into each model's error class; KATA names the kata folder the sentence points to.
+    """
+
+    KATA = ""
 
     def __init__(self, what: str):
         super().__init__(what)
@@ -63,8 +68,14 @@ class BackwardFailed(BackwardError):
 
     def __str__(self) -> str:
         at = f" at iteration {self.iteration:,} of {self.steps:,}" if self.iteration is not None else ""
-        return (f"training stopped{at}: kata 04's backward {self.what}; "
-                "pytest katas/04_training shows which gradient is wrong.")
+        return (f"training stopped{at}: kata {self.KATA[:2]}'s backward {self.what}; "
+                f"pytest katas/{self.KATA} shows which gradient is wrong.")
+
+
+class BackwardFailed(StoppedAt, BackwardError):
+    """Kata 04's backward failed during training; train_loop adds the iteration it failed at."""
+
+    KATA = "04_training"
 
 
 # --------------------------------------------------------------------------- one step
