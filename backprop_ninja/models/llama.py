@@ -16,6 +16,7 @@ model, kata 12 the whole model.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import torch
 
@@ -49,6 +50,9 @@ class LlamaConfig(gpt.GPTConfig):
         dtype = str(self.dtype).replace("torch.", "")
         return (f"{self.label} (B={self.B}, T={self.T}, C={self.C}, nh={self.nh}, hs={self.hs}, H={self.H}, "
                 f"n_layer={self.n_layer}, {dtype})")
+
+    def training_sizes(self) -> str:
+        return f"C={self.C}, H={self.H}, {self.n_layer} layers, {self.nh} heads, T={self.T}, batch {self.B}"
 
 
 MODEL = LlamaConfig()
@@ -272,3 +276,124 @@ SWIGLU = Graph("a small Llama, block 0's SwiGLU as lines", {
     "logits": lambda res, out, params, nh: head(blocks(res + out, params, nh, start=1), params),  # (B, T, V)
     "loss": lambda logits, targets: gpt.lm_loss(logits, targets),  # ()
 }, _layer_model({"W_gate": "h0_mlp_W_gate", "W_up": "h0_mlp_W_up", "W_down": "h0_mlp_W_down"}))
+
+
+# --------------------------------------------------------------------------- the saved activations (kata 12)
+
+#: the batches of the checks, cut from the same built-in names as Part 2's (models/gpt.py)
+stream, make_batch = gpt.stream, gpt.make_batch
+
+
+def saved_names(n_layer: int) -> tuple[str, ...]:
+    """The names of what the forward pass keeps for the backward pass (forward_saved), in forward order.
+
+    cos, sin (RoPE's tables); per block l (prefix h{l}_): rms_1_x, rms_1_inv_rms, rms_1_norm,
+    rms_1_out (attention's x), attn_q_rot, attn_k_rot, attn_v, attn_att, attn_y, attn_ycat, rms_2_x,
+    rms_2_inv_rms, rms_2_norm, rms_2_out (the SwiGLU's x), mlp_a, mlp_u, mlp_h; then rmsf_x,
+    rmsf_inv_rms, rmsf_norm, rmsf_out and logits.
+    """
+    roles = ("rms_1_x", "rms_1_inv_rms", "rms_1_norm", "rms_1_out", "attn_q_rot", "attn_k_rot", "attn_v",
+             "attn_att", "attn_y", "attn_ycat", "rms_2_x", "rms_2_inv_rms", "rms_2_norm", "rms_2_out",
+             "mlp_a", "mlp_u", "mlp_h")
+    names = [f"h{l}_{r}" for l in range(n_layer) for r in roles]
+    return tuple(["cos", "sin"] + names + ["rmsf_x", "rmsf_inv_rms", "rmsf_norm", "rmsf_out", "logits"])
+
+
+def forward_saved(params: dict, idx: torch.Tensor, targets: torch.Tensor, nh: int):
+    """`forward`, line by line as the layer functions above, keeping every value a backward pass reads.
+
+    Returns (loss, saved, outs): saved holds the names of saved_names (cos, sin (T, hs);
+    q_rot, k_rot, v, y (B, nh, T, hs), att (B, nh, T, T), inv_rms (B, T, 1), a, u, h (B, T, H),
+    logits (B, T, V), the rest (B, T, C)); outs holds the outputs each parameter feeds ("x0",
+    "h{l}_rms_1", "h{l}_attn_qkv", "h{l}_attn_out", "h{l}_rms_2", "h{l}_mlp_a", "h{l}_mlp_u",
+    "h{l}_mlp_out", "rmsf"), for the checks' scales. Under autograd it is differentiable like
+    `forward` (the checks compare the two).
+    """
+    B, T = idx.shape
+    saved, outs = {}, {}
+
+    def rms(prefix, x, w):
+        inv_rms = (x.pow(2).mean(-1, keepdim=True) + EPS).rsqrt()  # (B, T, 1)
+        norm = x * inv_rms  # (B, T, C)
+        out = norm * w  # (B, T, C)
+        saved.update({f"{prefix}_x": x, f"{prefix}_inv_rms": inv_rms, f"{prefix}_norm": norm, f"{prefix}_out": out})
+        return out
+
+    x = params["wte"][idx]  # (B, T, C): no position table, RoPE turns q and k instead
+    C = x.shape[-1]
+    cos, sin = rope_tables(T, C // nh, x.device, x.dtype)  # (T, hs) each
+    saved["cos"], saved["sin"] = cos, sin
+    outs["x0"] = x
+    for l in range(n_layers(params)):
+        p = block_parameters(params, l)
+        h = f"h{l}"
+        xa = rms(f"{h}_rms_1", x, p["rms_1_w"])  # (B, T, C)
+        qkv = xa @ p["attn_W_attn"]  # (B, T, 3C)
+        q, k, v = (_heads(qkv, i, nh) for i in range(3))  # each (B, nh, T, hs)
+        q_rot, k_rot = rope(q, cos, sin), rope(k, cos, sin)  # (B, nh, T, hs)
+        preatt = (q_rot @ k_rot.transpose(-2, -1)) * (C // nh) ** -0.5  # (B, nh, T, T)
+        att = preatt.masked_fill(gpt.causal_mask(T, x.device) == 0, float("-inf")).softmax(-1)  # (B, nh, T, T)
+        y = att @ v  # (B, nh, T, hs)
+        ycat = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
+        attn_out = ycat @ p["attn_W_proj"]  # (B, T, C)
+        saved.update({f"{h}_attn_q_rot": q_rot, f"{h}_attn_k_rot": k_rot, f"{h}_attn_v": v, f"{h}_attn_att": att,
+                      f"{h}_attn_y": y, f"{h}_attn_ycat": ycat})
+        x = x + attn_out  # (B, T, C): the residual adds the branch
+        xm = rms(f"{h}_rms_2", x, p["rms_2_w"])  # (B, T, C)
+        a = xm @ p["mlp_W_gate"]  # (B, T, H)
+        u = xm @ p["mlp_W_up"]  # (B, T, H)
+        hidden = silu(a) * u  # (B, T, H)
+        mlp_out = hidden @ p["mlp_W_down"]  # (B, T, C)
+        saved.update({f"{h}_mlp_a": a, f"{h}_mlp_u": u, f"{h}_mlp_h": hidden})
+        x = x + mlp_out  # (B, T, C)
+        outs.update({f"{h}_rms_1": xa, f"{h}_attn_qkv": qkv, f"{h}_attn_out": attn_out, f"{h}_rms_2": xm,
+                     f"{h}_mlp_a": a, f"{h}_mlp_u": u, f"{h}_mlp_out": mlp_out})
+    rmsf = rms("rmsf", x, params["rmsf_w"])  # (B, T, C)
+    outs["rmsf"] = rmsf
+    logits = rmsf @ params["wte"].T  # (B, T, V): the tied lm_head
+    saved["logits"] = logits
+    return gpt.lm_loss(logits, targets), saved, outs
+
+
+def fed_by(name: str) -> tuple[str, ...]:
+    """The outputs of forward_saved's `outs` that parameter `name` feeds directly (for its scale)."""
+    if name == "wte":
+        return ("x0", "rmsf")  # the embedding, and the lm_head reads rmsf against wte
+    if name == "rmsf_w":
+        return ("rmsf",)
+    h, role = name.split("_", 1)
+    where = {"rms_1_w": "rms_1", "attn_W_attn": "attn_qkv", "attn_W_proj": "attn_out", "rms_2_w": "rms_2",
+             "mlp_W_gate": "mlp_a", "mlp_W_up": "mlp_u", "mlp_W_down": "mlp_out"}
+    return (f"{h}_{where[role]}",)
+
+
+def backward_order(names) -> tuple[str, ...]:
+    """Parameter names in the order a backward pass finishes them: from rmsf_w back to block 0, wte
+    last (its gradient is complete only once the embedding's part joins the lm_head's). Within a
+    block, the SwiGLU's W_down before W_gate and W_up, as the pass reaches them."""
+    return gpt.backward_order(names)
+
+
+# --------------------------------------------------------------------------- training (train --model llama)
+
+#: the model `train --model llama` trains: gpt.TRAIN's sizes (C 64, 2 layers, 4 heads, block size 16,
+#: batch 32) and H 172, about 8C/3 as Llama's (rounded to a multiple of 4): 100,864 parameters
+#: against the GPT's 102,848, so the two train at the same size
+TRAIN = LlamaConfig(label="training", B=32, T=16, C=64, nh=4, n_layer=2, seed=1337, std=0.02, H=172)
+
+
+def init_training(cfg: LlamaConfig) -> dict[str, torch.Tensor]:
+    """GPT-2's initialisation, as Llama's reference code and nanoGPT use it: weights N(0, std) with
+    std 0.02, the residual projections' (attn_W_proj, mlp_W_down) scaled by 1/sqrt(2*n_layer),
+    RMSNorm gains 1. Same names and shapes as init_parameters."""
+    shapes = {k: v.shape for k, v in init_parameters(dataclasses.replace(cfg, device="cpu")).items()}
+    g = torch.Generator().manual_seed(cfg.seed)
+    p = {}
+    for name, shape in shapes.items():
+        if name.endswith("_w"):  # RMSNorm gains
+            p[name] = torch.ones(shape, dtype=torch.float64)
+        else:
+            residual = name.endswith(("_W_proj", "_W_down"))
+            std = cfg.std / math.sqrt(2 * cfg.n_layer) if residual else cfg.std
+            p[name] = torch.randn(shape, generator=g, dtype=torch.float64) * std
+    return {k: v.to(device=cfg.device, dtype=cfg.dtype) for k, v in p.items()}
