@@ -11,7 +11,7 @@
   above the diagonal, where the causal mask cuts preatt off from the loss), so
   a step that relies on that structure (llm.c's causal loop `t2 <= t` for dq and
   dk) is judged on what the model can feed it.
-- The model probe (kata 08, models/gpt_trace.py) feeds the whole GPT's
+- The model probe (katas 08 and 12, models/gpt_trace.py) feeds a whole model's
   backward its batch, parameters and saved activations, and expects a dict
   of every parameter's gradient.
 
@@ -170,8 +170,8 @@ def _backward_order(step: Step, graph: Graph) -> tuple[str, ...]:
 
 
 def model_probe(step: Step, model: gpt_trace.WholeModel, cfg) -> Probe:
-    """Kata 08: the whole GPT's backward, fed the batch, the parameters and the saved activations."""
-    tr = gpt_trace.trace(cfg)
+    """Katas 08, 12: a whole model's backward, fed the batch, the parameters and the saved activations."""
+    tr = model.trace(cfg)
     names = tuple(tr.params)
     return Probe(model.probe, cfg, tr.kwargs(), tuple(tr.grads[n] for n in names),
                  tuple(tr.scales[n] for n in names), {}, targets=names, order=tr.order(), form="dict")

@@ -30,7 +30,9 @@ from pathlib import Path
 
 # the lecture's numbers, as the CLI's defaults (tests check they match backprop_ninja.train.mlp)
 STEPS = 200_000
-GPT_STEPS = 8_000  # --model gpt (tests check it matches backprop_ninja.train.gpt)
+GPT_STEPS = 8_000  # --model gpt or llama (tests check it matches backprop_ninja.train.gpt)
+#: the whole models, trained with their kata's backward (tests check they are models/gpt_trace.MODELS)
+WHOLE_MODELS = ("gpt", "llama")
 N_HIDDEN = 200
 SEED = 2147483647
 LR_DROP = 100_000
@@ -50,7 +52,8 @@ def register(subparsers) -> argparse.ArgumentParser:
         "train", help="exercise 4: train the network with your backward()",
         description="Train the lecture's network with your kata 04 backward(): the loss every 10,000 steps "
                     "(ten times in a shorter run), then the train and val losses and 20 sampled names. "
-                    "With --model gpt: the small GPT with your kata 08 backward (AdamW, 8,000 steps). "
+                    "With --model gpt: the small GPT with your kata 08 backward (AdamW, 8,000 steps); "
+                    "--model llama: the small Llama with your kata 12 backward, the same way. "
                     "With --autograd: the same seeded run on loss.backward(), the yardstick.",
         epilog="Exit code: 0 trained; 1 could not train, training stopped (your backward raised, hung or "
                "returned NaN), or the plot could not be written after training: one sentence says which.")
@@ -59,13 +62,14 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "'reference' = the worked solutions (also $BACKPROP_NINJA_IMPL; default katas/)")
     p.add_argument("--data", metavar="FILE", default=None,
                    help="names.txt (default: $BACKPROP_NINJA_DATA, else the cache, else a download)")
-    p.add_argument("--model", choices=("mlp", "gpt"), default="mlp",
-                   help="mlp: kata 04's network (default); gpt: the small GPT with your kata 08 backward")
+    p.add_argument("--model", choices=("mlp", *WHOLE_MODELS), default="mlp",
+                   help="mlp: kata 04's network (default); gpt: the small GPT with your kata 08 backward; "
+                        "llama: the small Llama with your kata 12 backward")
     p.add_argument("--autograd", action="store_true",
                    help="the same seeded run on autograd's gradients, loss.backward() (the yardstick; "
                         "no kata file is read)")
     p.add_argument("--steps", metavar="N", type=int, default=None,
-                   help=f"training steps, 1 to {MAX_STEPS:,} (default {STEPS:,}; --model gpt: {GPT_STEPS:,}). "
+                   help=f"training steps, 1 to {MAX_STEPS:,} (default {STEPS:,}; --model gpt, llama: {GPT_STEPS:,}). "
                         f"The MLP's learning rate is 0.1, then 0.01 from step {LR_DROP:,} as in the notebook; "
                         f"a run of at most {LR_DROP:,} steps drops it at half its steps")
     p.add_argument("--hidden", metavar="H", type=int, default=None,
@@ -95,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     threads = torch.get_num_threads()
     try:
         plot, device = _prepare(args)
-        if args.model == "gpt":
-            return _train_gpt(args, plot, device)
+        if args.model in WHOLE_MODELS:
+            return _train_whole(args, plot, device)
         return _train(args, plot, device)
     except (TrainError, loader.ImplError, DataError, BackwardError, GPTTrainError) as e:
         print(e, file=sys.stderr)
@@ -121,7 +125,7 @@ def check_numbers(args: argparse.Namespace) -> None:
     """--steps, --hidden, --seed and --threads within what this command can run; TrainError if not."""
     for option, value, low, high in (("--steps", args.steps, 1, MAX_STEPS), ("--hidden", args.hidden, 1, MAX_HIDDEN),
                                      ("--seed", args.seed, 0, MAX_SEED)):
-        if value is None:  # --hidden with --model gpt
+        if value is None:  # --hidden with --model gpt or llama
             continue
         if not low <= value <= high:
             raise TrainError(f"{option} {_short(value)} is out of range: it takes a whole number from "
@@ -174,11 +178,11 @@ def resolve_device(name: str):
 
 def _prepare(args: argparse.Namespace):
     """Every option checked before anything trains, the same for both models; returns (plot path or None, device)."""
-    if args.model == "gpt" and args.hidden is not None:
-        raise TrainError(f"--hidden {args.hidden} sets the MLP's n_hidden; the GPT's sizes are fixed "
-                         "(C=64, 2 layers, 4 heads): leave out --hidden with --model gpt.")
+    if args.model in WHOLE_MODELS and args.hidden is not None:
+        raise TrainError(f"--hidden {args.hidden} sets the MLP's n_hidden; --model {args.model}'s sizes are fixed "
+                         f"(C=64, 2 layers, 4 heads): leave out --hidden with --model {args.model}.")
     if args.steps is None:
-        args.steps = GPT_STEPS if args.model == "gpt" else STEPS
+        args.steps = GPT_STEPS if args.model in WHOLE_MODELS else STEPS
     if args.hidden is None and args.model == "mlp":
         args.hidden = N_HIDDEN
     check_numbers(args)
@@ -231,26 +235,28 @@ def _train(args: argparse.Namespace, plot: Path | None, device) -> int:
     return 0
 
 
-def _train_gpt(args: argparse.Namespace, plot: Path | None, device) -> int:
-    """Kata 08's GPT: check the backward, train, then print train/val and 20 names; returns the exit code."""
+def _train_whole(args: argparse.Namespace, plot: Path | None, device) -> int:
+    """Kata 08's GPT or kata 12's Llama (the model as data: gpt_trace.MODELS): check the backward, train,
+    then print train/val and 20 names; returns the exit code."""
     import dataclasses
 
     import torch
 
-    from backprop_ninja.models import data, gpt, katas
+    from backprop_ninja.models import data, gpt_trace, katas
     from backprop_ninja.sandbox import loader
     from backprop_ninja.train import gpt as gpt_training
     from backprop_ninja.train import mlp as training
 
     torch.set_num_threads(args.threads)
-    cfg = dataclasses.replace(gpt.TRAIN, seed=args.seed, device=str(device))
-    kata = katas.kata("08")
+    model = gpt_trace.MODELS[args.model]
+    cfg = dataclasses.replace(model.module.TRAIN, seed=args.seed, device=str(device))
+    kata = katas.kata(model.kata)
     if args.autograd:
         where, backward = "autograd's gradients (loss.backward())", None
     else:
         path = loader.kata_file(loader.impl_root(args.impl), kata)
         backward = loader.step_function(loader.open_file(path), kata, "backward")  # imported in the worker
-        warning = gpt_training.check_backward(backward, device)
+        warning = gpt_training.check_backward(backward, device, model)
         if warning:
             print(warning, file=sys.stderr)
         where = str(path)
@@ -258,19 +264,21 @@ def _train_gpt(args: argparse.Namespace, plot: Path | None, device) -> int:
     streams = gpt_training.make_streams(words)
     cfg = dataclasses.replace(cfg, vocab_size=streams.vocab_size)
 
-    print(f"training a GPT (C={cfg.C}, {cfg.n_layer} layers, {cfg.nh} heads, T={cfg.T}, batch {cfg.B}) with "
+    print(f"training {model.title} ({cfg.training_sizes()}) with "
           f"{where} on {len(words):,} names ({len(streams.train):,} tokens), {args.steps:,} steps on {device}")
     start = time.perf_counter()
     if backward is None:  # the twin, here: the project's own code on autograd
         params, losses = gpt_training.fit(
-            lambda params, idx, targets: gpt_training.autograd_gradients(params, idx, targets, cfg.nh),
-            streams, cfg, steps=args.steps)
+            lambda params, idx, targets: gpt_training.autograd_gradients(params, idx, targets, cfg.nh, model),
+            streams, cfg, steps=args.steps, model=model)
     else:  # the learner's backward and the whole loop in the worker
-        params, losses = gpt_training.guarded_fit(backward, streams, cfg, steps=args.steps, threads=args.threads)
+        params, losses = gpt_training.guarded_fit(backward, streams, cfg, steps=args.steps, threads=args.threads,
+                                                  model=model)
     print(f"trained in {time.perf_counter() - start:.0f} s")
-    print(f"train {gpt_training.split_loss(params, streams.train.to(device), cfg):.4f} (the whole training split)")
-    print(f"val {gpt_training.split_loss(params, streams.val.to(device), cfg):.4f} (the whole val split)")
-    for name in gpt_training.sample(params, cfg, streams.itos):
+    print(f"train {gpt_training.split_loss(params, streams.train.to(device), cfg, model=model):.4f} "
+          "(the whole training split)")
+    print(f"val {gpt_training.split_loss(params, streams.val.to(device), cfg, model=model):.4f} (the whole val split)")
+    for name in gpt_training.sample(params, cfg, streams.itos, model=model):
         print(name)
     if plot:
         return _write_plot(training, losses, plot)

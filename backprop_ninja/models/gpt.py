@@ -70,6 +70,10 @@ class GPTConfig:
         return (f"{self.label} (B={self.B}, T={self.T}, C={self.C}, nh={self.nh}, hs={self.hs}, "
                 f"n_layer={self.n_layer}, {dtype})")
 
+    def training_sizes(self) -> str:
+        """The sizes `train` names on its first line: "C=64, 2 layers, 4 heads, T=16, batch 32"."""
+        return f"C={self.C}, {self.n_layer} layers, {self.nh} heads, T={self.T}, batch {self.B}"
+
 
 MODEL = GPTConfig()
 #: sizes that share no number with the model sizes

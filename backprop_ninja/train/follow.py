@@ -5,9 +5,10 @@ same batches of a small synthetic dataset (no names.txt needed); after every
 SGD step the two sets of parameters must agree to the float32 tolerance of
 compare.TOLERANCE, relative to each parameter's size.
 
-Kata 08 (the GPT): one run of AdamW steps in float64 at the model sizes, on
-batches of the built-in names, with autograd's gradients computed beside the
-learner's at the same parameters and batch.
+Katas 08 and 12 (the GPT, the Llama: the kata's whole model, its graph): one
+run of AdamW steps in float64 at the model sizes, on batches of the built-in
+names, with autograd's gradients computed beside the learner's at the same
+parameters and batch.
 
 Both report with the ids of every step's check (checks.checker): a result
 of the wrong form is named by the checker's own form check, at the sizes the
@@ -29,7 +30,7 @@ from backprop_ninja.checks.probes import probes, results
 from backprop_ninja.checks.problems import form_problem, process_problem
 from backprop_ninja.checks.report import report, todo
 from backprop_ninja.checks.verdict import Verdict, location
-from backprop_ninja.models import gpt, lecture
+from backprop_ninja.models import lecture
 from backprop_ninja.models.katas import Kata
 from backprop_ninja.sandbox.guard import call_step
 from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
@@ -186,11 +187,12 @@ def failed_verdict(kata: Kata, fn, call) -> Verdict:
                    report=report("training", "backward raised an error", "", ident, sentence))
 
 
-# --------------------------------------------------------------------------- kata 08: AdamW steps of the GPT
+# --------------------------------------------------------------------------- katas 08, 12: AdamW steps of a whole model
 
-def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
-               device: str = "cpu") -> Verdict:
-    """Kata 08: train `steps` AdamW steps with module.backward, autograd beside it at every step.
+def follow_model(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
+                 device: str = "cpu") -> Verdict:
+    """Katas 08, 12: train `steps` AdamW steps of the kata's whole model (kata.graph, models/gpt_trace.py)
+    with module.backward, autograd beside it at every step.
 
     One run, in float64 at the model sizes, on batches cut from the built-in names:
     at every step autograd computes the gradients at the same parameters and
@@ -202,24 +204,25 @@ def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     fn = backward_of(kata, module)
     if isinstance(fn, Verdict):
         return fn
-    cfg = dataclasses.replace(gpt.FLOAT64, device=str(device))
-    params = gpt.init_parameters(cfg)
+    model = kata.graph
+    cfg = dataclasses.replace(model.module.FLOAT64, device=str(device))
+    params = model.module.init_parameters(cfg)
     opt = gpt_training.AdamW(params)
-    data = gpt.stream().to(device)
+    data = model.module.stream().to(device)
     probe = form_probe(kata, cfg)
     g = torch.Generator().manual_seed(7)
     for i in range(steps):
         idx, targets = gpt_training.batch(data, cfg.B, cfg.T, g)
-        loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh)
+        loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh, model)
         call = call_step(fn, kwargs, seconds, trusted=False)
         if call.error is not None:
             return failed_verdict(kata, fn, call)
         grads = call.result
-        _, want = gpt_training.autograd_gradients(params, idx, targets, cfg.nh)
+        _, want = gpt_training.autograd_gradients(params, idx, targets, cfg.nh, model)
         problem = form_at(kata, probe, kwargs, grads, lambda want=want: want)
         if problem:
             return _form_verdict(kata, i, problem)
-        for name in gpt.backward_order(params):
+        for name in model.module.backward_order(params):
             scale = float(want[name].abs().max()) or 1.0
             if not close(grads[name], want[name], scale):
                 diff = float((grads[name] - want[name]).abs().max()) / scale
@@ -233,7 +236,7 @@ def follow_gpt(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
 
 
 #: kata folder -> its training check
-FOLLOWERS = {"04_training": follow_mlp, "08_gpt": follow_gpt}
+FOLLOWERS = {"04_training": follow_mlp, "08_gpt": follow_model, "12_llama": follow_model}
 
 
 def check_training(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,

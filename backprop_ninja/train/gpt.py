@@ -1,5 +1,8 @@
-"""`backprop-ninja train --model gpt`: train the small GPT on names with your kata 08 backward.
+"""`backprop-ninja train --model gpt` (or llama): train a whole model on names with your kata 08 (12) backward.
 
+The model is data (models/gpt_trace.py's WholeModel: Part 2's GPT, Part 3's
+Llama, each with its kata); every function here takes it as `model`, the GPT
+by default, and the worker's loop by its name.
 The names are shuffled and split 80/10/10 by name as in the lecture
 (data.make_splits' order), and each split is joined into one stream of
 tokens, every name followed by "." (token 0). A batch is B random windows of
@@ -28,6 +31,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from backprop_ninja.models import gpt
+from backprop_ninja.models.gpt_trace import GPT, MODELS, WholeModel
 from backprop_ninja.sandbox.guard import call_step
 from backprop_ninja.train import mlp
 
@@ -43,13 +47,17 @@ SAMPLE_SEED = 2147483647 + 10
 
 
 class GPTTrainError(Exception):
-    """The GPT cannot train; the message is one sentence saying what to do."""
+    """The GPT (or the Llama) cannot train; the message is one sentence saying what to do."""
 
 
 class GPTBackwardFailed(mlp.StoppedAt, GPTTrainError):
-    """Kata 08's backward failed during training, at `iteration` (0-based) of `steps`."""
+    """Kata 08's (or 12's: `kata`) backward failed during training, at `iteration` (0-based) of `steps`."""
 
     KATA = "08_gpt"
+
+    def __init__(self, what: str, kata: str = KATA):
+        super().__init__(what)
+        self.KATA = kata
 
 
 # --------------------------------------------------------------------------- data
@@ -93,31 +101,31 @@ def batch(data: torch.Tensor, B: int, T: int, g: torch.Generator) -> tuple[torch
 
 # --------------------------------------------------------------------------- gradients
 
-def backward_kwargs(params: dict, idx, targets, nh: int) -> tuple[torch.Tensor, dict]:
-    """The forward pass without a graph: (loss, what kata 08's backward is fed)."""
+def backward_kwargs(params: dict, idx, targets, nh: int, model: WholeModel = GPT) -> tuple[torch.Tensor, dict]:
+    """The forward pass without a graph: (loss, what the model's kata's backward is fed)."""
     with torch.no_grad():
-        loss, acts, _ = gpt.forward_saved(params, idx, targets, nh)
+        loss, acts, _ = model.module.forward_saved(params, idx, targets, nh)
     return loss, {"idx": idx, "targets": targets, "params": dict(params),
                   "acts": {k: v.contiguous() for k, v in acts.items()}}
 
 
-def manual_gradients(backward, nh: int, seconds: float = SECONDS):
+def manual_gradients(backward, nh: int, seconds: float = SECONDS, model: WholeModel = GPT):
     """(params, idx, targets) -> (loss, grads dict) with the learner's backward."""
     def gradients(params, idx, targets):
-        loss, kwargs = backward_kwargs(params, idx, targets, nh)
+        loss, kwargs = backward_kwargs(params, idx, targets, nh, model)
         call = call_step(backward, kwargs, seconds, watch_inputs=False)  # the worker's copies: params stay
         if call.error is not None:
             where = f" at {call.where}" if call.where else ""
             raise GPTTrainError(f"your backward raised {call.error.type}: {call.error}{where}; "
-                                "pytest katas/08_gpt says what is wrong.")
+                                f"pytest katas/{model.kata} says what is wrong.")
         return loss, call.result
     return gradients
 
 
-def autograd_gradients(params: dict, idx, targets, nh: int) -> tuple[torch.Tensor, dict]:
-    """The twin: gpt.forward and loss.backward(); the parameters themselves stay plain tensors."""
+def autograd_gradients(params: dict, idx, targets, nh: int, model: WholeModel = GPT) -> tuple[torch.Tensor, dict]:
+    """The twin: the model's forward and loss.backward(); the parameters themselves stay plain tensors."""
     leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
-    _, loss = gpt.forward(leaves, idx, targets, nh)
+    _, loss = model.module.forward(leaves, idx, targets, nh)
     loss.backward()
     return loss.detach(), {k: v.grad for k, v in leaves.items()}
 
@@ -157,7 +165,8 @@ def learning_rate(i: int, steps: int, warmup: int = WARMUP, lr: float = LR, min_
 # --------------------------------------------------------------------------- evaluation and sampling
 
 @torch.no_grad()
-def split_loss(params: dict, data: torch.Tensor, cfg: gpt.GPTConfig, chunk: int = 512) -> float:
+def split_loss(params: dict, data: torch.Tensor, cfg: gpt.GPTConfig, chunk: int = 512,
+               model: WholeModel = GPT) -> float:
     """Mean cross entropy over a whole stream, cut into windows of T (every token predicted once)."""
     T = cfg.T
     n = (len(data) - 1) // T
@@ -165,14 +174,14 @@ def split_loss(params: dict, data: torch.Tensor, cfg: gpt.GPTConfig, chunk: int 
     targets = data[1: n * T + 1].view(n, T)  # (n, T)
     total = 0.0
     for s in range(0, n, chunk):
-        _, loss = gpt.forward(params, idx[s:s + chunk], targets[s:s + chunk], cfg.nh)
+        _, loss = model.module.forward(params, idx[s:s + chunk], targets[s:s + chunk], cfg.nh)
         total += float(loss) * idx[s:s + chunk].numel()
     return total / idx.numel()
 
 
 @torch.no_grad()
 def sample(params: dict, cfg: gpt.GPTConfig, itos: dict, count: int = 20, seed: int = SAMPLE_SEED,
-           max_len: int = 40) -> list[str]:
+           max_len: int = 40, model: WholeModel = GPT) -> list[str]:
     """Names drawn from the model, each ending with '.'; on the CPU with a CPU generator (the same on every device)."""
     params = {k: v.cpu() for k, v in params.items()}
     g = torch.Generator().manual_seed(seed)
@@ -180,7 +189,7 @@ def sample(params: dict, cfg: gpt.GPTConfig, itos: dict, count: int = 20, seed: 
     for _ in range(count):
         context, out = [0], []  # a name starts after a '.'
         while len(out) < max_len:
-            logits, _ = gpt.forward(params, torch.tensor([context[-cfg.T:]]), None, cfg.nh)  # (1, t, V)
+            logits, _ = model.module.forward(params, torch.tensor([context[-cfg.T:]]), None, cfg.nh)  # (1, t, V)
             ix = torch.multinomial(F.softmax(logits[0, -1], -1), 1, generator=g).item()
             context.append(ix)
             out.append(ix)
@@ -231,14 +240,14 @@ def train_loop(gradients, params: dict, data: torch.Tensor, *, B: int, T: int, s
 
 
 def fit(gradients, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = STEPS, progress: bool = True,
-        eval_every: int | None = None) -> tuple[dict, torch.Tensor]:
-    """Train a fresh GPT (gpt.init_training, seeded by cfg.seed) in this process; returns (params, losses (steps,))."""
-    params = gpt.init_training(cfg)
+        eval_every: int | None = None, model: WholeModel = GPT) -> tuple[dict, torch.Tensor]:
+    """Train a fresh model (its init_training, seeded by cfg.seed) here; returns (params, losses (steps,))."""
+    params = model.module.init_training(cfg)
     val = streams.val.to(cfg.device)
     every = log_every(steps) if eval_every is None else eval_every
 
     def evaluate(i, params, recent):
-        tqdm.write(progress_line(i, steps, recent, every, split_loss(params, val, cfg)))
+        tqdm.write(progress_line(i, steps, recent, every, split_loss(params, val, cfg, model=model)))
 
     losses = train_loop(gradients, params, streams.train.to(cfg.device), B=cfg.B, T=cfg.T, seed=cfg.seed,
                         steps=steps, every=every, evaluate=evaluate, progress=progress)
@@ -275,9 +284,10 @@ def gradient_problem(grads, params: dict) -> str:
 
 
 def in_worker(session, backward, *, params: dict, data: torch.Tensor, B: int, T: int, nh: int, seed: int,
-              steps: int, every: int, device: str) -> dict:
+              steps: int, every: int, device: str, model: str = GPT.name) -> dict:
     """The training loop as the worker runs it (sandbox/worker.py's "train" request), beside the
     learner's `backward`, which `session.call` calls within its time limit, fed copies of the parameters.
+    `model` is the whole model's name (models/gpt_trace.MODELS), plain data across the pipe.
 
     At each evaluation the parameters go to the parent, which computes the val loss it prints.
     Returns {"params", "losses"}, or {"stopped": {"iteration", "what"}} when the backward failed.
@@ -286,17 +296,18 @@ def in_worker(session, backward, *, params: dict, data: torch.Tensor, B: int, T:
 
     device = torch.device(device)
     params = {name: t.to(device) for name, t in params.items()}
+    spec = MODELS[model]
 
     def gradients(params, idx, targets):
-        loss, kwargs = backward_kwargs(params, idx, targets, nh)
+        loss, kwargs = backward_kwargs(params, idx, targets, nh, spec)
         kwargs["params"] = {name: t.clone() for name, t in params.items()}  # the learner's copies
         try:
             grads = session.call(backward, kwargs)
         except StepFailed as failed:
-            raise GPTBackwardFailed(mlp.raised_sentence(failed.raised, session.seconds)) from None
+            raise GPTBackwardFailed(mlp.raised_sentence(failed.raised, session.seconds), spec.kata) from None
         problem = gradient_problem(grads, params)
         if problem:
-            raise GPTBackwardFailed(problem)
+            raise GPTBackwardFailed(problem, spec.kata)
         return loss, grads
 
     def evaluate(i, params, recent):
@@ -311,7 +322,8 @@ def in_worker(session, backward, *, params: dict, data: torch.Tensor, B: int, T:
 
 
 def guarded_fit(backward, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = STEPS, threads: int = 1,
-                seconds: float | None = None, progress: bool = True) -> tuple[dict, torch.Tensor]:
+                seconds: float | None = None, progress: bool = True,
+                model: WholeModel = GPT) -> tuple[dict, torch.Tensor]:
     """fit() with the learner's backward (a sandbox Remote): the loop runs in the worker (in_worker).
 
     Prints each evaluation's line, its val loss computed here from the parameters the worker sends,
@@ -321,7 +333,7 @@ def guarded_fit(backward, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = 
     from backprop_ninja.sandbox import guard
 
     seconds = SECONDS if seconds is None else seconds
-    params = gpt.init_training(cfg)
+    params = model.module.init_training(cfg)
     val = streams.val.to(cfg.device)
     every = log_every(steps)
     bar = tqdm(total=steps, desc="training", unit="step", disable=not progress, mininterval=0.5)
@@ -335,11 +347,11 @@ def guarded_fit(backward, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = 
             recent = message.get("recent")
             if sent is None or not isinstance(recent, float):
                 return
-            tqdm.write(progress_line(i + 1, steps, recent, every, split_loss(sent, val, cfg)))
+            tqdm.write(progress_line(i + 1, steps, recent, every, split_loss(sent, val, cfg, model=model)))
         bar.update(i - bar.n)
 
     args = {"params": params, "data": streams.train, "B": cfg.B, "T": cfg.T, "nh": cfg.nh, "seed": cfg.seed,
-            "steps": steps, "every": every, "device": str(cfg.device)}
+            "steps": steps, "every": every, "device": str(cfg.device), "model": model.name}
     try:
         answer = guard.run_loop(backward, LOOP, args, seconds, shown, threads=threads, device=str(cfg.device))
     except BaseException:
@@ -351,11 +363,11 @@ def guarded_fit(backward, streams: Streams, cfg: gpt.GPTConfig, *, steps: int = 
     bar.close()
     if trained is not None and type(losses) is torch.Tensor and losses.shape == (steps,):
         return trained, losses
-    raise mlp.stopped(answer, steps, seconds, GPTBackwardFailed)
+    raise mlp.stopped(answer, steps, seconds, lambda what: GPTBackwardFailed(what, model.kata))
 
 
-def check_backward(backward, device) -> str | None:
-    """Try the learner's backward once on gpt.MODEL before training (no data needed).
+def check_backward(backward, device, model: WholeModel = GPT) -> str | None:
+    """Try the learner's backward once on the model's MODEL sizes before training (no data needed).
 
     Raises GPTTrainError when it cannot train (not written yet, not a dict of
     right-shaped gradients); returns a warning when its values differ from autograd's.
@@ -367,21 +379,22 @@ def check_backward(backward, device) -> str | None:
 
     found = list(getattr(backward, "findings", ()))
     if found:
-        raise GPTTrainError(f"{found[0].sentence('backward')}; pytest katas/08_gpt shows where.")
-    cfg = dataclasses.replace(gpt.MODEL, device=str(device))
-    kata = dataclasses.replace(katas.kata("08"), configs=(cfg,))
+        raise GPTTrainError(f"{found[0].sentence('backward')}; pytest katas/{model.kata} shows where.")
+    cfg = dataclasses.replace(model.module.MODEL, device=str(device))
+    kata = dataclasses.replace(katas.kata(model.kata), configs=(cfg,))
     verdict = check_step(kata, "backward", backward)
     if verdict.status == "todo":
-        raise GPTTrainError("kata 08's backward is not written yet: finish it (pytest katas/08_gpt), or train "
-                            "with the worked solution: backprop-ninja train --model gpt --impl reference.")
+        raise GPTTrainError(f"kata {model.kata[:2]}'s backward is not written yet: finish it (pytest "
+                            f"katas/{model.kata}), or train with the worked solution: backprop-ninja train "
+                            f"--model {model.name} --impl reference.")
     if verdict.status != "done":
         step = kata.step("backward")
         probe = probes(step, kata.graph, cfg)[0]
         call = call_step(backward, cloned(probe.kwargs), SECONDS)
         if call.error is not None or form_problem(step, probe, call.result):
-            raise GPTTrainError(f"backward cannot train the GPT ({verdict.diagnosis}: {verdict.sentence}); "
-                                "pytest katas/08_gpt shows what is wrong.")
+            raise GPTTrainError(f"backward cannot train the {model.title.split()[-1]} ({verdict.diagnosis}: "
+                                f"{verdict.sentence}); pytest katas/{model.kata} shows what is wrong.")
         return (f"warning: your backward differs from autograd's ({verdict.diagnosis}), so the loss may not fall: "
-                "pytest katas/08_gpt says where.")
+                f"pytest katas/{model.kata} says where.")
     return None
 
