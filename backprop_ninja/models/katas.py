@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from backprop_ninja.models import gpt, gpt_trace, lecture
+from backprop_ninja.models import gpt, gpt_trace, lecture, llama
 from backprop_ninja.models.lecture import Config
 from backprop_ninja.models.paths import names_kata, repo_root  # noqa: F401  (repo_root: where the katas live; re-exported)
 
@@ -34,7 +34,7 @@ class Kata:
 
     folder: str  # e.g. "01_atomic_graph"
     title: str
-    # where its probes come from: a forward graph (a step per line), or the whole GPT (08: a dict of gradients)
+    # where its probes come from: a forward graph (a step per line), or a whole model (08, 12: a dict of gradients)
     graph: lecture.Graph | gpt_trace.WholeModel
     steps: tuple[Step, ...]
     configs: tuple  # lecture.Config, or gpt.GPTConfig for kata 08
@@ -150,6 +150,9 @@ KATAS = (
     Kata("08_gpt", "the whole GPT's backward pass", gpt_trace.WHOLE,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
          (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
+    # Part 3's whole Llama, as kata 08 (models/llama.py)
+    Kata("12_llama", "the whole Llama's backward pass", gpt_trace.LLAMA,
+         (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),), llama.CONFIGS),
 )
 
 

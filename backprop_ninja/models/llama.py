@@ -383,9 +383,9 @@ TRAIN = LlamaConfig(label="training", B=32, T=16, C=64, nh=4, n_layer=2, seed=13
 
 
 def init_training(cfg: LlamaConfig) -> dict[str, torch.Tensor]:
-    """GPT-2's initialisation, as Llama's reference code and nanoGPT use it: weights N(0, std) with
-    std 0.02, the residual projections' (attn_W_proj, mlp_W_down) scaled by 1/sqrt(2*n_layer),
-    RMSNorm gains 1. Same names and shapes as init_parameters."""
+    """The GPT's initialisation (gpt.init_training): weights N(0, std) with std 0.02 (as HF transformers
+    initialises a Llama), the residual projections' (attn_W_proj, mlp_W_down) scaled by
+    1/sqrt(2*n_layer) as in GPT-2, RMSNorm gains 1. Same names and shapes as init_parameters."""
     shapes = {k: v.shape for k, v in init_parameters(dataclasses.replace(cfg, device="cpu")).items()}
     g = torch.Generator().manual_seed(cfg.seed)
     p = {}
