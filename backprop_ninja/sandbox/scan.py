@@ -3,7 +3,7 @@
 The file is parsed (ast), never run: comments and strings do not count,
 code does, called or not. A finding names the line (file:line and the
 code). Kata 04's step is itself named `backward`: defining or calling a
-function of that name is not a use; `x.backward()` is, except on kata 08's
+function of that name is not a use; `x.backward()` is, except on katas 08 and 12's
 layer classes (`layernorm.backward(...)` calls the learner's own step) and
 where the file itself defines it: a class's own `backward` or `grad` method,
 or a `.grad` the file assigns (a NumPy-style `Parameter.grad` buffer), is
@@ -25,8 +25,8 @@ AUTOGRAD_ATTRIBUTES = frozenset({
     "backward", "grad", "grad_fn", "requires_grad", "requires_grad_", "retain_grad", "register_hook",
     "enable_grad", "set_grad_enabled", "_set_grad_enabled", "autograd", "forward_ad", "make_dual",
     "unpack_dual", "dual_level", "jvp", "vjp", "jacrev", "jacfwd", "hessian", "functorch"})
-#: kata 08's classes of layer steps (its stub's names): their `backward` is the learner's, not autograd's
-LAYER_CLASSES = frozenset({"layernorm", "attention", "mlp"})
+#: katas 08 and 12's classes of layer steps (their stubs' names): their `backward` is the learner's, not autograd's
+LAYER_CLASSES = frozenset({"layernorm", "attention", "mlp", "rmsnorm", "swiglu"})
 #: autograd's names a learner's file may define for itself (a method `backward`, a `.grad` buffer)
 OWN_NAMES = frozenset({"backward", "grad"})
 #: names imported from torch that are autograd
@@ -150,7 +150,7 @@ def scan_function(fn) -> list[Finding]:
 def _own_names(tree: ast.AST) -> frozenset:
     """Which of OWN_NAMES the file defines itself: as a method of one of its classes, or by assigning `x.grad`.
 
-    Kata 08's layer classes do not count: their `backward` is known by the
+    Katas 08 and 12's layer classes do not count: their `backward` is known by the
     receiver's name (LAYER_CLASSES), so `loss.backward()` beside them is still autograd.
     """
     own = set()
