@@ -17,11 +17,6 @@ import torch
 import torch.nn.functional as F
 
 
-def _rows(t):
-    """(..., n) -> (rows, n): every position of every sequence a row, for a weight's matmul."""
-    return t.reshape(-1, t.shape[-1])
-
-
 class rmsnorm:
     """Kata 09's steps: out = norm * w, norm = x * inv_rms, inv_rms = 1/sqrt(mean(x**2) + eps), per row."""
 
@@ -55,7 +50,7 @@ class swiglu:
     """Kata 11's steps: a = x @ W_gate; u = x @ W_up; h = silu(a) * u; out = h @ W_down."""
 
     def dW_down(h, dout):
-        return _rows(h).T @ _rows(dout)  # (H, C)
+        return h.reshape(-1, h.shape[-1]).T @ dout.reshape(-1, dout.shape[-1])  # (H, C)
 
     def dh(W_down, dout):
         return dout @ W_down.T  # (B, T, H)
@@ -70,14 +65,14 @@ class swiglu:
         return local.mul_(u).mul_(dh)  # (B, T, H)
 
     def dW_gate(x, da):
-        return _rows(x).T @ _rows(da)  # (C, H)
+        return x.reshape(-1, x.shape[-1]).T @ da.reshape(-1, da.shape[-1])  # (C, H)
 
     def dW_up(x, du):
-        return _rows(x).T @ _rows(du)  # (C, H)
+        return x.reshape(-1, x.shape[-1]).T @ du.reshape(-1, du.shape[-1])  # (C, H)
 
     def dx(W_gate, W_up, da, du):
-        # x feeds both a and u: the two paths add
-        return torch.addmm(_rows(du) @ W_up.T, _rows(da), W_gate.T).view(*da.shape[:-1], W_gate.shape[0])
+        # x feeds both a and u: the two paths add (the second in place, into the first's fresh tensor)
+        return (da @ W_gate.T).add_(du @ W_up.T)  # (B, T, C)
 
     def backward(dout, x, W_gate, W_up, W_down, a, u, h):
         """dout (B, T, C) -> (dx, dW_gate, dW_up, dW_down)."""
@@ -93,7 +88,7 @@ class attention:
     back into q's and k's."""
 
     def dW_proj(ycat, dout):
-        return _rows(ycat).T @ _rows(dout)  # (C, C)
+        return ycat.reshape(-1, ycat.shape[-1]).T @ dout.reshape(-1, dout.shape[-1])  # (C, C)
 
     def dycat(W_proj, dout):
         return dout @ W_proj.T  # (B, T, C)
@@ -124,7 +119,7 @@ class attention:
         return torch.cat([d.transpose(1, 2) for d in (dq, dk, dv)], dim=2).view(B, T, 3 * nh * hs)  # (B, T, 3C)
 
     def dW_attn(x, dqkv):
-        return _rows(x).T @ _rows(dqkv)  # (C, 3C)
+        return x.reshape(-1, x.shape[-1]).T @ dqkv.reshape(-1, dqkv.shape[-1])  # (C, 3C)
 
     def dx(W_attn, dqkv):
         return dqkv @ W_attn.T  # (B, T, C)
