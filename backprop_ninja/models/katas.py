@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from backprop_ninja.models import gpt, gpt_trace, lecture
+from backprop_ninja.models import gpt, gpt_trace, lecture, llama
 from backprop_ninja.models.lecture import Config
 from backprop_ninja.models.paths import names_kata, repo_root  # noqa: F401  (repo_root: where the katas live; re-exported)
 
@@ -132,6 +132,12 @@ MLP_STEPS = (
     grad_step("dx", "W_fc", "dfch"),
 )
 
+#: Part 3: the final RMSNorm of a small Llama (models/llama.py)
+RMSNORM_STEPS = (
+    grad_step("dw", "norm", "dout"),
+    grad_step("dx", "dout", "w", "x", "inv_rms"),
+)
+
 KATAS = (
     Kata("01_atomic_graph", "the atomic compute graph", lecture.ATOMIC, ATOMIC_STEPS, CONFIGS),
     Kata("02_cross_entropy", "cross entropy in one expression", lecture.CROSS_ENTROPY,
@@ -150,6 +156,7 @@ KATAS = (
     Kata("08_gpt", "the whole GPT's backward pass", gpt_trace.WHOLE,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
          (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
+    Kata("09_rmsnorm", "RMSNorm of a small Llama", llama.RMSNORM, RMSNORM_STEPS, llama.CONFIGS),
 )
 
 
