@@ -6,7 +6,7 @@ import dataclasses
 
 import torch
 
-from backprop_ninja.models import gpt, gpt_trace, lecture
+from backprop_ninja.models import gpt, gpt_trace, lecture, llama
 from backprop_ninja.models.lecture import Config
 from backprop_ninja.models.paths import names_kata, repo_root  # noqa: F401  (repo_root: where the katas live; re-exported)
 
@@ -150,6 +150,9 @@ KATAS = (
     Kata("08_gpt", "the whole GPT's backward pass", gpt_trace.WHOLE,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
          (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
+    # Part 3: a small Llama-style model (models/llama.py)
+    Kata("10_rope", "rotary position embeddings of a small Llama", llama.ROPE,
+         (grad_step("dq", "dq_rot", "cos", "sin"),), llama.CONFIGS),
 )
 
 

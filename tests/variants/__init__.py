@@ -7,7 +7,7 @@ function has the step's signature.
 import importlib
 
 VARIANTS: dict = {}  # (kata folder, step) -> [functions]
-_MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training", "layernorm", "attention", "mlp", "gpt")
+_MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training", "layernorm", "attention", "mlp", "gpt", "rope")
 
 
 def variant(kata: str, step: str):
