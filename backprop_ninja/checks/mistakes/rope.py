@@ -60,7 +60,7 @@ def dq_halves_swapped_without_minus(dq_rot, cos, sin):
          "dq is the inverse rotation of the other layout: it pairs neighbouring channels (2i, 2i+1), as "
          "Llama's own code does (view_as_complex over reshape(..., hs/2, 2)); this model uses the half layout "
          "of HF transformers, channel i paired with channel i + hs/2 (rotate_half), cos and sin repeated "
-         "over the two halves. the rotation by -angle is right: pair channel i with channel i + hs/2 instead")
+         "over the two halves; the rotation by -angle is right, so pair channel i with channel i + hs/2 instead")
 def dq_inverse_rotation_of_neighbouring_pairs(dq_rot, cos, sin):
     half = dq_rot.shape[-1] // 2
     c, s = cos[..., :half], sin[..., :half]  # (T, hs/2): the angle of pair i
@@ -78,3 +78,16 @@ def dq_neighbouring_pairs_with_half_tables(dq_rot, cos, sin):
     a, b = pairs[..., 0], pairs[..., 1]
     transposed = torch.stack([b, -a], dim=-1).flatten(-2)  # rotate_every_two's transpose
     return dq_rot * cos + transposed * sin
+
+
+@mistake(K, "dq", "order",
+         "dq turns neighbouring channels (2i, 2i+1) forward again, as Llama's own forward does: two slips. "
+         "This model pairs channel i with channel i + hs/2 (the half layout of HF transformers, rotate_half), "
+         "and the backward of a rotation is the rotation by -angle (in the complex form: multiply by the "
+         "conjugate, e^{-i angle})")
+def dq_neighbouring_pairs_turned_forward_again(dq_rot, cos, sin):
+    half = dq_rot.shape[-1] // 2
+    c, s = cos[..., :half], sin[..., :half]  # (T, hs/2): the angle of pair i
+    pairs = dq_rot.reshape(*dq_rot.shape[:-1], half, 2)  # (..., hs/2, 2): channels 2i, 2i+1
+    a, b = pairs[..., 0], pairs[..., 1]
+    return torch.stack([a * c - b * s, a * s + b * c], dim=-1).flatten(-2)
