@@ -2,9 +2,11 @@
 rotate_every_two), fail and are named: the other layout is told as the other layout."""
 
 import torch
+from conftest import solution_changed
 
 from backprop_ninja.checks.checker import check_step
 from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox import loader
 
 ROPE = kata("10_rope")
 
@@ -95,3 +97,29 @@ def test_a_half_written_as_6_is_hard_coded():
         g = dq_rot * sin
         return dq_rot * cos + torch.cat([g[..., 6:], -g[..., :6]], dim=-1)
     assert verdict(dq).diagnosis == "hard-coded"
+
+
+# --- a learner's file, through the worker ----------------------------------------------------------
+
+def test_a_learners_file_in_the_complex_form_passes_and_may_declare_q_and_hs(tmp_path):
+    module = solution_changed(
+        tmp_path, "10_rope", "def dq(dq_rot, cos, sin):\n",
+        "def dq(dq_rot, cos, sin, q, hs):\n"
+        "    assert q.shape == dq_rot.shape and q.is_contiguous() and hs == dq_rot.shape[-1]\n"
+        "    z = torch.view_as_complex(torch.stack([dq_rot[..., :hs // 2], dq_rot[..., hs // 2:]], dim=-1))\n"
+        "    z = z * torch.view_as_complex(torch.stack([cos[..., :hs // 2], sin[..., :hs // 2]], dim=-1)).conj()\n"
+        "    return torch.cat([z.real, z.imag], dim=-1)\n")
+    assert check_step(ROPE, "dq", loader.step_function(module, ROPE, "dq")).status == "done"
+
+
+def test_a_learners_file_with_llamas_layout_is_told_the_layout(tmp_path):
+    module = solution_changed(
+        tmp_path, "10_rope", "def dq(dq_rot, cos, sin):\n",
+        "def dq(dq_rot, cos, sin):\n"
+        "    half = dq_rot.shape[-1] // 2\n"
+        "    z = torch.view_as_complex(dq_rot.reshape(*dq_rot.shape[:-1], half, 2))\n"
+        "    z = z * torch.complex(cos[..., :half], -sin[..., :half])\n"
+        "    return torch.view_as_real(z).flatten(-2)\n")
+    v = check_step(ROPE, "dq", loader.step_function(module, ROPE, "dq"))
+    assert (v.status, v.diagnosis) == ("wrong", "order"), v.report
+    assert "inverse rotation of the other layout" in v.sentence
