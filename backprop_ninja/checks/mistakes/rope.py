@@ -71,7 +71,7 @@ def dq_inverse_rotation_of_neighbouring_pairs(dq_rot, cos, sin):
 
 @mistake(K, "dq", "order",
          "the rotation swaps neighbouring channels (2i, 2i+1), the interleaved layout of Llama's own code "
-         "(rotate_every_two), while cos and sin here are in the half layout of HF transformers: channel i "
+         "(GPT-J's rotate_every_two), while cos and sin here are in the half layout of HF transformers: channel i "
          "is paired with channel i + hs/2, rotate_half's pairs, and both halves share the angles")
 def dq_neighbouring_pairs_with_half_tables(dq_rot, cos, sin):
     pairs = dq_rot.reshape(*dq_rot.shape[:-1], -1, 2)  # (..., hs/2, 2): channels 2i, 2i+1
