@@ -156,7 +156,10 @@ KATAS = (
     Kata("08_gpt", "the whole GPT's backward pass", gpt_trace.WHOLE,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
          (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
+    # Part 3: a small Llama-style model (models/llama.py)
     Kata("09_rmsnorm", "RMSNorm of a small Llama", llama.RMSNORM, RMSNORM_STEPS, llama.CONFIGS),
+    Kata("10_rope", "rotary position embeddings of a small Llama", llama.ROPE,
+         (grad_step("dq", "dq_rot", "cos", "sin"),), llama.CONFIGS),
 )
 
 
