@@ -138,6 +138,17 @@ RMSNORM_STEPS = (
     grad_step("dx", "dout", "w", "x", "inv_rms"),
 )
 
+#: Part 3: block 0's SwiGLU inside a small Llama (models/llama.py), in backward order
+SWIGLU_STEPS = (
+    grad_step("dW_down", "h", "dout"),
+    grad_step("dh", "W_down", "dout"),
+    grad_step("du", "a", "dh"),
+    grad_step("da", "a", "u", "dh"),
+    grad_step("dW_gate", "x", "da"),
+    grad_step("dW_up", "x", "du"),
+    grad_step("dx", "W_gate", "W_up", "da", "du"),
+)
+
 KATAS = (
     Kata("01_atomic_graph", "the atomic compute graph", lecture.ATOMIC, ATOMIC_STEPS, CONFIGS),
     Kata("02_cross_entropy", "cross entropy in one expression", lecture.CROSS_ENTROPY,
@@ -160,6 +171,7 @@ KATAS = (
     Kata("09_rmsnorm", "RMSNorm of a small Llama", llama.RMSNORM, RMSNORM_STEPS, llama.CONFIGS),
     Kata("10_rope", "rotary position embeddings of a small Llama", llama.ROPE,
          (grad_step("dq", "dq_rot", "cos", "sin"),), llama.CONFIGS),
+    Kata("11_swiglu", "the SwiGLU MLP of a small Llama", llama.SWIGLU, SWIGLU_STEPS, llama.CONFIGS),
 )
 
 
