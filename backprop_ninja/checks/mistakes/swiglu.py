@@ -118,6 +118,13 @@ def da_sigmoid_derivative(a, u, dh):
     return s * (1 - s) * u * dh
 
 
+@mistake(K, "da", "derivative",
+         "this is silu(a) itself, where its derivative belongs: the chain rule through g = silu(a) multiplies "
+         "by dg/da = s * (1 + a * (1 - s)) with s = sigmoid(a), not by g")
+def da_silu_not_its_derivative(a, u, dh):
+    return _silu(a) * u * dh
+
+
 @mistake(K, "da", "missing-branch",
          "the product rule lost a term: silu(a) = a * s with s = sigmoid(a), both factors depend on a, so "
          "add s (from d a/da = 1) to a * s * (1 - s)")
