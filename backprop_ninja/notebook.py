@@ -127,13 +127,12 @@ def check(step: str, fn=None, kata=None, seconds: float = DEFAULT_SECONDS, quiet
     step:  a step name, e.g. "dprobs" (kata 04's is "backward").
     fn:    your function; left out, the function named `step` where you call
            check() from (your notebook's globals): check("dprobs").
-    kata:  needed only for a name two katas share. dlogits is in kata 01 (the
-           atomic graph) and kata 02 (cross entropy in one expression); dhprebn
-           in kata 01 and kata 03 (batchnorm in one expression); dx in katas
-           05, 06 and 07, dW_proj and db_proj in 06 and 07. Without kata=,
-           the kata whose parameters your function takes is chosen
-           (dlogits(logits, Yb) is kata 02's, dx(W_fc, dfch) kata 07's), else
-           the lowest kata with that step; kata="02" or kata="03" says it outright.
+    kata:  needed only for a name katas share (dlogits is in kata 01, the
+           atomic graph, and kata 02, cross entropy in one expression; dx in
+           five katas; each notebook's cells pass it where it is needed).
+           Without kata=, the kata whose parameters your function takes is
+           chosen (dlogits(logits, Yb) is kata 02's, dx(W_fc, dfch) kata 07's),
+           else the lowest kata with that step; kata="02" says it outright.
     seconds: per-call time limit (a runaway loop is stopped).
     quiet: return the verdict without printing.
     show:  draw a wrong step: yours, autograd's and the difference as heatmaps

@@ -28,8 +28,8 @@ NBFORMAT_MINOR = 5  # cell ids (nbformat 4.5): fixed ids keep regeneration byte 
 INTRO = """\
 **In this notebook.** Each step below is a function to write: replace its `raise NotImplementedError`
 with the gradient, run the cell, then run the `check(...)` cell under it. A check says `done`, `todo`,
-or shows autograd's comparison with a diagnosis. Stuck? `hint("{step}")` says what to look at,
-`hint("{step}", level=2)` gives the rule, `level=3` nearly the line. `check("{step}", show=True)`
+or shows autograd's comparison with a diagnosis. Stuck? `hint("{step}"{more})` says what to look at,
+`hint("{step}", level=2{more})` gives the rule, `level=3` nearly the line. `check("{step}"{more}, show=True)`
 draws a wrong gradient beside autograd's (needs matplotlib).
 
 The set-up cell below makes the tensors of the kata's forward pass available at the {home},
@@ -100,7 +100,8 @@ def build(kata: Kata, katas_dir: Path):
              f"# the tensors of the forward pass at the {kata.configs[0].label} (name and shape printed)\n"
              f'globals().update(forward_values("{kata.number}"))')
     cells = [new_markdown_cell(readme, id="readme"),
-             new_markdown_cell(INTRO.format(step=kata.steps[0].name, home=kata.configs[0].label), id="how-to"),
+             new_markdown_cell(INTRO.format(step=kata.steps[0].name, more=_kata_arg(kata, kata.steps[0].name),
+                                                  home=kata.configs[0].label), id="how-to"),
              new_code_cell(setup, id="setup")]
     total = len(kata.steps)
     for kind, name, code in pieces:

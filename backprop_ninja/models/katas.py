@@ -132,6 +132,23 @@ MLP_STEPS = (
     grad_step("dx", "W_fc", "dfch"),
 )
 
+#: Part 3: the final RMSNorm of a small Llama (models/llama.py)
+RMSNORM_STEPS = (
+    grad_step("dw", "norm", "dout"),
+    grad_step("dx", "dout", "w", "x", "inv_rms"),
+)
+
+#: Part 3: block 0's SwiGLU inside a small Llama (models/llama.py), in backward order
+SWIGLU_STEPS = (
+    grad_step("dW_down", "h", "dout"),
+    grad_step("dh", "W_down", "dout"),
+    grad_step("du", "a", "dh"),
+    grad_step("da", "a", "u", "dh"),
+    grad_step("dW_gate", "x", "da"),
+    grad_step("dW_up", "x", "du"),
+    grad_step("dx", "W_gate", "W_up", "da", "du"),
+)
+
 KATAS = (
     Kata("01_atomic_graph", "the atomic compute graph", lecture.ATOMIC, ATOMIC_STEPS, CONFIGS),
     Kata("02_cross_entropy", "cross entropy in one expression", lecture.CROSS_ENTROPY,
@@ -150,7 +167,12 @@ KATAS = (
     Kata("08_gpt", "the whole GPT's backward pass", gpt_trace.WHOLE,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),),
          (gpt.MODEL, gpt.ODD, gpt.FLOAT64)),
-    # Part 3's whole Llama, as kata 08 (models/llama.py)
+    # Part 3: a small Llama-style model (models/llama.py)
+    Kata("09_rmsnorm", "RMSNorm of a small Llama", llama.RMSNORM, RMSNORM_STEPS, llama.CONFIGS),
+    Kata("10_rope", "rotary position embeddings of a small Llama", llama.ROPE,
+         (grad_step("dq", "dq_rot", "cos", "sin"),), llama.CONFIGS),
+    Kata("11_swiglu", "the SwiGLU MLP of a small Llama", llama.SWIGLU, SWIGLU_STEPS, llama.CONFIGS),
+    # the whole Llama, as kata 08: from the layers of katas 09-11 and kata 06's attention
     Kata("12_llama", "the whole Llama's backward pass", gpt_trace.LLAMA,
          (Step("backward", ("idx", "targets", "params", "acts"), ("params",)),), llama.CONFIGS),
 )

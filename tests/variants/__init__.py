@@ -8,7 +8,7 @@ import importlib
 
 VARIANTS: dict = {}  # (kata folder, step) -> [functions]
 _MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training", "layernorm", "attention", "mlp", "gpt",
-            "llama")
+            "rmsnorm", "rope", "swiglu", "llama")
 
 
 def variant(kata: str, step: str):

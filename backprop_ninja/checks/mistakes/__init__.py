@@ -31,7 +31,7 @@ CATALOGUE: dict[tuple[str, str], list[Mistake]] = {}
 
 #: the modules that fill the catalogue, one per kata
 _MODULES = ("atomic_graph", "cross_entropy", "batchnorm", "training", "layernorm", "attention", "mlp", "gpt",
-            "llama")
+            "rmsnorm", "rope", "swiglu", "llama")
 
 
 def mistake(kata: str, step: str, id: str, sentence: str):
