@@ -3,6 +3,7 @@
 The model is data (models/gpt_trace.py's WholeModel: Part 2's GPT, Part 3's
 Llama, each with its kata); every function here takes it as `model`, the GPT
 by default, and the worker's loop by its name.
+
 The names are shuffled and split 80/10/10 by name as in the lecture
 (data.make_splits' order), and each split is joined into one stream of
 tokens, every name followed by "." (token 0). A batch is B random windows of
