@@ -156,7 +156,7 @@ def gradient_problem(grads, params: dict) -> str:
         if not bool(finite.all()):
             bad = grad[~finite][0].item()
             return f"returned a d{name} holding {bad} ({int((~finite).sum())} of {grad.numel()} elements not finite)"
-    return ""  # every element finite: only a sum overflowed
+    return ""  # every element finite: only a sum of absolute values overflowed
 
 
 def all_finite(tensors) -> bool:
