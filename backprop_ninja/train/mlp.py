@@ -156,14 +156,14 @@ def gradient_problem(grads, params: dict) -> str:
         if not bool(finite.all()):
             bad = grad[~finite][0].item()
             return f"returned a d{name} holding {bad} ({int((~finite).sum())} of {grad.numel()} elements not finite)"
-    return ""  # every element finite: only a sum of absolute values overflowed
+    return ""  # every element finite: only a norm overflowed
 
 
 def all_finite(tensors) -> bool:
     """Whether every element of every tensor is finite, in one pass over each and four calls in all: NaN and
-    inf carry into each tensor's sum of absolute values (a sum that overflows only sends the caller to its
-    element-by-element check, which names the first bad element)."""
-    return bool(torch.stack(torch._foreach_norm(list(tensors), 1)).isfinite().all())
+    inf carry into each tensor's norm (a norm that overflows only sends the caller to its element-by-element
+    check, which names the first bad element)."""
+    return bool(torch.stack(torch._foreach_norm(list(tensors))).isfinite().all())
 
 
 def tensor_problem(grad, want: torch.Tensor, called: str, name: str) -> str:
