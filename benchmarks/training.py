@@ -2,6 +2,7 @@
 
     python benchmarks/training.py                       # the full runs: about 40 minutes on 2 cores
     python benchmarks/training.py --gpt-steps 2000 --mlp-steps 50000 --repeat 3   # a shorter look
+    python benchmarks/training.py --before /tmp/main ...    # and another checkout's runs beside these
 
 Each pair of commands runs in alternation (A, B, A, B, ...), `--repeat` times each, as whole
 processes (start-up included), on one thread; the table shows each side's median wall time and
@@ -25,23 +26,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def wall(argv: list[str]) -> float:
-    """Seconds one `python -m backprop_ninja ARGV` takes, start to exit (it must succeed)."""
+def wall(argv: list[str], tree: Path = REPO) -> float:
+    """Seconds one `python -m backprop_ninja ARGV` takes, start to exit (it must succeed), run in `tree`: a
+    checkout of the project, whose own package `-m` then imports (the worker follows it, client.py)."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "backprop_ninja", *argv], cwd=REPO, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "backprop_ninja", *argv], cwd=tree, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     return seconds
 
 
-def pair(a: list[str], b: list[str], repeat: int) -> tuple[float, float]:
-    """The median wall seconds of a and of b, run in alternation."""
-    times: tuple[list, list] = ([], [])
+def pair(a: list[str], b: list[str], repeat: int, before: Path | None = None) -> tuple[float, ...]:
+    """The median wall seconds of a and of b, run in alternation; with `before`, then also of a and b in
+    that tree, each run beside this tree's (a, a there, b, b there, ...)."""
+    runs = [(a, REPO), (b, REPO)]
+    if before is not None:
+        runs = [runs[0], (a, before), runs[1], (b, before)]
+    times: list[list] = [[] for _ in runs]
     for _ in range(repeat):
-        for i, argv in enumerate((a, b)):
-            times[i].append(wall(argv))
-    return statistics.median(times[0]), statistics.median(times[1])
+        for i, (argv, tree) in enumerate(runs):
+            times[i].append(wall(argv, tree))
+    medians = [statistics.median(t) for t in times]
+    return (medians[0], medians[2], medians[1], medians[3]) if before is not None else tuple(medians)
+
+
+def ratio_text(mine: float, twin: float, was: tuple) -> str:
+    """'a s ÷ b s = r', and what the `--before` tree measured beside it."""
+    text = f"{mine:.1f} s ÷ {twin:.1f} s = {mine / twin:.2f}"
+    return text + (f" (before: {was[0]:.1f} s ÷ {was[1]:.1f} s = {was[0] / was[1]:.2f})" if was else "")
 
 
 def bench_rows(min_time: float, compile_too: bool) -> dict:
@@ -73,6 +86,9 @@ def main() -> int:
     p.add_argument("--min-time", type=float, default=0.5, help="bench: seconds of timing per measurement")
     p.add_argument("--compile", action="store_true", help="also the GPT step under torch.compile (a few minutes)")
     p.add_argument("--skip-runs", action="store_true", help="only the bench rows")
+    p.add_argument("--before", metavar="DIR", type=Path,
+                   help="another checkout of the project (e.g. `git worktree add DIR main`): its runs beside "
+                        "this tree's, each command in both, in alternation")
     args = p.parse_args()
     data = os.environ.get("BACKPROP_NINJA_DATA")
     if not data:
@@ -82,16 +98,16 @@ def main() -> int:
     lines = []
     if not args.skip_runs:
         gpt = ["train", "--model", "gpt", "--steps", str(args.gpt_steps)]
-        mine, twin = pair(gpt + ["--impl", "reference"], gpt + ["--autograd"], args.repeat)
+        mine, twin, *was = pair(gpt + ["--impl", "reference"], gpt + ["--autograd"], args.repeat, args.before)
         lines.append((f"train --model gpt ({args.gpt_steps:,} steps): reference wall ÷ --autograd wall",
-                      f"{mine:.1f} s ÷ {twin:.1f} s = {mine / twin:.2f}", "≤ 1.05"))
+                      ratio_text(mine, twin, was), "≤ 1.05"))
         print(" | ".join(lines[-1]), flush=True)
         mlp = ["train", "--steps", str(args.mlp_steps)]
-        mine, twin = pair(mlp + ["--impl", "reference"], mlp + ["--autograd"], args.repeat)
+        mine, twin, *was = pair(mlp + ["--impl", "reference"], mlp + ["--autograd"], args.repeat, args.before)
         lines.append((f"train ({args.mlp_steps:,} steps): reference wall ÷ --autograd wall",
-                      f"{mine:.1f} s ÷ {twin:.1f} s = {mine / twin:.2f}", "≤ 1.0"))
-        lines.append((f"the lecture run, reference, one thread ({args.mlp_steps:,} steps)", f"{mine:.1f} s",
-                      "≤ 180 s at 200,000 steps"))
+                      ratio_text(mine, twin, was), "≤ 1.0"))
+        lines.append((f"the lecture run, reference, one thread ({args.mlp_steps:,} steps)",
+                      f"{mine:.1f} s" + (f" (before: {was[0]:.1f} s)" if was else ""), "≤ 180 s at 200,000 steps"))
         print(" | ".join(lines[-2]), flush=True)
     rows = bench_rows(args.min_time, args.compile)
     for key, target in (("gpt", "≥ 1.3"), ("gpt compiled", "≥ 3"), ("mlp", "≥ 1.6")):

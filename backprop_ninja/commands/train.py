@@ -89,6 +89,10 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """The `train` command; returns the exit code."""
+    if not args.autograd:  # the learner's backward runs in the worker: start it now, its import of torch beside ours
+        from backprop_ninja.sandbox import client
+
+        client.start(args.device)
     import torch
 
     from backprop_ninja.models.data import DataError

@@ -56,6 +56,10 @@ def encode(value) -> bytes:
             blobs.append(ctypes.string_at(cpu.data_ptr(), nbytes))
         blobs.append(bytes(_padding(nbytes)))
     header = json.dumps({"body": body, "tensors": meta}).encode()
+    # spaces after the JSON, so that the first tensor, and with _padding every one after it, starts at a
+    # multiple of _ALIGN from the payload's start: decode's views of a freshly allocated payload are then
+    # aligned (a float32 view at an odd address works, but every kernel that reads it runs slower)
+    header += b" " * (-(_LENGTH.size + len(header)) % _ALIGN)
     size = _LENGTH.size + len(header) + sum(map(len, blobs))
     return b"".join([_LENGTH.pack(size), _LENGTH.pack(len(header)), header, *blobs])  # one copy of the bytes
 
