@@ -5,7 +5,8 @@
 #
 # 1. every kata's checks with --device cuda, on the worked solutions;
 # 2. a short MLP run (2,000 steps) with the reference backward and its --autograd twin;
-# 3. the GPT run (GPT_STEPS, default 8,000) with the reference backward and its --autograd twin.
+# 3. the GPT and the Llama runs (GPT_STEPS, default 8,000), each with the reference backward and its
+#    --autograd twin.
 # Each run prints its losses, names and "trained in N s"; the script stops at the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,9 @@ for twin in "" "--autograd"; do
   echo "== MLP, 2,000 steps on cuda ${twin:-(reference backward)}"
   python -m backprop_ninja train --impl reference --device cuda --steps 2000 $twin
 done
-for twin in "" "--autograd"; do
-  echo "== GPT, $GPT_STEPS steps on cuda ${twin:-(reference backward)}"
-  python -m backprop_ninja train --model gpt --impl reference --device cuda --steps "$GPT_STEPS" $twin
+for model in gpt llama; do
+  for twin in "" "--autograd"; do
+    echo "== $model, $GPT_STEPS steps on cuda ${twin:-(reference backward)}"
+    python -m backprop_ninja train --model "$model" --impl reference --device cuda --steps "$GPT_STEPS" $twin
+  done
 done

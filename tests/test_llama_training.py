@@ -3,6 +3,7 @@
 Everything trains tiny runs on a few hundred synthetic names the tests write: no names.txt.
 """
 
+import ast
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from test_gpt_training import _final, names_file, train_cli  # noqa: F401 (a fix
 from test_train import one_thread_and_a_clean_environment, synthetic_names  # noqa: F401 (an autouse fixture)
 
 from backprop_ninja.commands import train
-from backprop_ninja.models import gpt_trace, katas, llama
+from backprop_ninja.models import gpt_trace, katas, llama, whole
 from backprop_ninja.sandbox import loader
 from backprop_ninja.train import gpt as gpt_training
 
@@ -28,7 +29,15 @@ def tiny(streams, **changes):
 
 def test_the_commands_whole_models_are_the_models_data():
     assert train.WHOLE_MODELS == tuple(gpt_trace.MODELS)
+    assert whole.KATAS == {name: model.kata for name, model in gpt_trace.MODELS.items()}
     assert LLAMA.kata == "12_llama" and katas.kata(LLAMA.kata).graph is LLAMA
+
+
+def test_the_scans_layer_classes_are_the_whole_model_stubs_classes():
+    for folder, names in whole.LAYER_CLASSES.items():
+        kata = katas.kata(folder)
+        tree = ast.parse((REPO / "katas" / folder / kata.module).read_text())
+        assert tuple(n.name for n in tree.body if isinstance(n, ast.ClassDef)) == names
 
 
 def test_manual_and_autograd_loops_stay_together():

@@ -28,11 +28,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from backprop_ninja.models import whole
+
 # the lecture's numbers, as the CLI's defaults (tests check they match backprop_ninja.train.mlp)
 STEPS = 200_000
 GPT_STEPS = 8_000  # --model gpt or llama (tests check it matches backprop_ninja.train.gpt)
 #: the whole models, trained with their kata's backward (tests check they are models/gpt_trace.MODELS)
-WHOLE_MODELS = ("gpt", "llama")
+WHOLE_MODELS = tuple(whole.KATAS)  # gpt, llama
 N_HIDDEN = 200
 SEED = 2147483647
 LR_DROP = 100_000

@@ -18,6 +18,8 @@ import dataclasses
 import inspect
 import textwrap
 
+from backprop_ninja.models import whole
+
 #: modules whose import is a use of autograd
 AUTOGRAD_MODULES = ("torch.autograd", "torch.func", "torch._functorch", "functorch", "torch._C._functorch")
 #: attributes whose use is a use of autograd (x.backward(), t.grad_fn, torch.enable_grad, ...)
@@ -25,8 +27,8 @@ AUTOGRAD_ATTRIBUTES = frozenset({
     "backward", "grad", "grad_fn", "requires_grad", "requires_grad_", "retain_grad", "register_hook",
     "enable_grad", "set_grad_enabled", "_set_grad_enabled", "autograd", "forward_ad", "make_dual",
     "unpack_dual", "dual_level", "jvp", "vjp", "jacrev", "jacfwd", "hessian", "functorch"})
-#: katas 08 and 12's classes of layer steps (their stubs' names): their `backward` is the learner's, not autograd's
-LAYER_CLASSES = frozenset({"layernorm", "attention", "mlp", "rmsnorm", "swiglu"})
+#: the whole-model katas' classes of layer steps (models/whole.py): their `backward` is the learner's, not autograd's
+LAYER_CLASSES = frozenset(name for names in whole.LAYER_CLASSES.values() for name in names)
 #: autograd's names a learner's file may define for itself (a method `backward`, a `.grad` buffer)
 OWN_NAMES = frozenset({"backward", "grad"})
 #: names imported from torch that are autograd
@@ -150,7 +152,7 @@ def scan_function(fn) -> list[Finding]:
 def _own_names(tree: ast.AST) -> frozenset:
     """Which of OWN_NAMES the file defines itself: as a method of one of its classes, or by assigning `x.grad`.
 
-    Katas 08 and 12's layer classes do not count: their `backward` is known by the
+    The whole models' layer classes do not count: their `backward` is known by the
     receiver's name (LAYER_CLASSES), so `loss.backward()` beside them is still autograd.
     """
     own = set()
