@@ -142,7 +142,7 @@ def test_a_stub_needs_no_reset(clone, capsys):
 
 
 def test_an_unknown_kata_is_refused(clone, capsys):
-    code = cli.main(["reset", "9", "--yes"])
+    code = cli.main(["reset", "99", "--yes"])
     assert code != 0 and "no kata" in capsys.readouterr().err
 
 

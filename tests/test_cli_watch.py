@@ -129,7 +129,7 @@ def test_the_default_kata_is_the_first_not_fully_done(project):
 
 
 def test_an_unknown_or_absent_kata_is_refused(project, capsys):
-    assert cli.main(["watch", "09"]) == 2
+    assert cli.main(["watch", "99"]) == 2
     shutil.rmtree(project / "katas" / "03_batchnorm", ignore_errors=True)
     assert cli.main(["watch", "03"]) == 1
     assert "not in this checkout" in capsys.readouterr().err
