@@ -109,15 +109,18 @@ def test_a_change_in_place_names_the_tensor_by_its_dict_and_key():
     assert verdict.diagnosis == "mutated-input" and "acts['logits']" in verdict.sentence
 
 
+@pytest.mark.parametrize("number", ["08", "12"])
 @pytest.mark.parametrize(("line", "ident"), [
     ("    loss.backward()", "autograd"),
-    ("    from backprop_ninja.checks.mistakes.gpt import _backward", "not-your-own"),
+    ("    from backprop_ninja.checks.mistakes.{name} import _backward", "not-your-own"),
 ])
-def test_the_scan_reads_kata_08s_file_like_any_other(tmp_path, line, ident):
-    solved = (ROOT / "reference" / GPT.folder / GPT.module).read_text()
+def test_the_scan_reads_a_whole_models_file_like_any_other(tmp_path, number, line, ident):
+    whole = kata(number)  # kata 08's GPT or kata 12's Llama
+    solved = (ROOT / "reference" / whole.folder / whole.module).read_text()
+    line = line.format(name=whole.folder[3:])
     mine = learner_file(tmp_path, solved + f"\n\ndef helper(loss):\n{line}\n")
-    assert check_in(GPT, mine, "backward").diagnosis == ident
-    assert follow.check_training(GPT, mine).diagnosis == ident
+    assert check_in(whole, mine, "backward").diagnosis == ident
+    assert follow.check_training(whole, mine).diagnosis == ident
 
 
 def test_an_exit_or_a_hidden_requires_grad_says_so_as_for_any_step():

@@ -127,17 +127,6 @@ def test_a_layer_step_not_pasted_in_yet_is_named(tmp_path):
     assert verdict.diagnosis == "exception" and "still has its `...` placeholder" in verdict.sentence
 
 
-@pytest.mark.parametrize(("line", "ident"), [
-    ("    loss.backward()", "autograd"),
-    ("    from backprop_ninja.checks.mistakes.llama import _backward", "not-your-own"),
-])
-def test_the_scan_reads_kata_12s_file_like_any_other(tmp_path, line, ident):
-    solved = (ROOT / "reference" / LLAMA.folder / LLAMA.module).read_text()
-    mine = learner_file(tmp_path, solved + f"\n\ndef helper(loss):\n{line}\n")
-    assert check_in(LLAMA, mine, "backward").diagnosis == ident
-    assert follow.check_training(LLAMA, mine).diagnosis == ident
-
-
 # --------------------------------------------------------------------------- 100 AdamW steps beside autograd
 
 def test_the_training_check_of_kata_12_is_the_whole_models():

@@ -2,6 +2,7 @@
 dx = rstd * (dnorm - dnorm.mean(-1) - norm * (dnorm * norm).mean(-1)), dnorm = dout * w."""
 
 from backprop_ninja.checks.mistakes import mistake
+from backprop_ninja.checks.mistakes.gain import gain
 
 K = "05_layernorm"
 
@@ -35,40 +36,9 @@ def db_summed_over_channels(dout):
     return dout.sum(-1)
 
 
-# --- dw(norm, dout) ----------------------------------------------------------------------------
+# --- dw(norm, dout): a row norm's gain, as in every such kata (gain.py) -----------------------
 
-@mistake(K, "dw", "missing-sum",
-         "dw is summed over B only: w is shared by every position of every sequence, so sum norm * dout "
-         "over both B and T")
-def dw_summed_over_batch_only(norm, dout):
-    return (norm * dout).sum(0)
-
-
-@mistake(K, "dw", "chain-rule",
-         "dw is dout summed, without the local derivative: out = norm * w + b, so d out / d w is norm, "
-         "and dw = (norm * dout).sum((0, 1))")
-def dw_without_norm(norm, dout):
-    return dout.sum((0, 1))
-
-
-@mistake(K, "dw", "scale",
-         "dw is a mean over the rows, where a sum belongs: every (b, t) row adds its whole gradient to the "
-         "shared gain")
-def dw_mean_not_sum(norm, dout):
-    return (norm * dout).mean((0, 1))
-
-
-@mistake(K, "dw", "shape",
-         "dw is summed over the channels (dim -1): w has one entry per channel, so keep the channels and sum "
-         "over the rows, dims 0 and 1")
-def dw_summed_over_channels(norm, dout):
-    return (norm * dout).sum(-1)
-
-
-@mistake(K, "dw", "keepdim",
-         "dw kept the summed dimensions, (1, 1, C): w is (C,), so sum over (0, 1) without keepdim=True")
-def dw_kept_dims(norm, dout):
-    return (norm * dout).sum((0, 1), keepdim=True)
+gain(K, "out = norm * w + b")
 
 
 # --- dx(dout, w, norm, rstd) -------------------------------------------------------------------

@@ -2,44 +2,14 @@
 dx = inv_rms * (dnorm - norm * (dnorm * norm).mean(-1)), dnorm = dout * w, norm = x * inv_rms."""
 
 from backprop_ninja.checks.mistakes import mistake
+from backprop_ninja.checks.mistakes.gain import gain
 
 K = "09_rmsnorm"
 
 
-# --- dw(norm, dout) ----------------------------------------------------------------------------
+# --- dw(norm, dout): a row norm's gain, as in every such kata (gain.py) -----------------------
 
-@mistake(K, "dw", "missing-sum",
-         "dw is summed over B only: w is shared by every position of every sequence, so sum norm * dout "
-         "over both B and T")
-def dw_summed_over_batch_only(norm, dout):
-    return (norm * dout).sum(0)
-
-
-@mistake(K, "dw", "keepdim",
-         "dw kept the summed dimensions, (1, 1, C): w is (C,), so sum over (0, 1) without keepdim=True")
-def dw_kept_dims(norm, dout):
-    return (norm * dout).sum((0, 1), keepdim=True)
-
-
-@mistake(K, "dw", "scale",
-         "dw is a mean over the rows, where a sum belongs: every (b, t) row adds its whole gradient to the "
-         "shared gain; the loss's own 1/(B*T) is already inside dout")
-def dw_mean_not_sum(norm, dout):
-    return (norm * dout).mean((0, 1))
-
-
-@mistake(K, "dw", "shape",
-         "dw is summed over the channels (dim -1): w has one entry per channel, so keep the channels and sum "
-         "over the rows, dims 0 and 1")
-def dw_summed_over_channels(norm, dout):
-    return (norm * dout).sum(-1)
-
-
-@mistake(K, "dw", "chain-rule",
-         "dw is dout summed, without the local derivative: out = norm * w, so d out / d w is norm, "
-         "and dw = (norm * dout).sum((0, 1))")
-def dw_without_norm(norm, dout):
-    return dout.sum((0, 1))
+gain(K, "out = norm * w", "; the loss's own 1/(B*T) is already inside dout")
 
 
 # --- dx(dout, w, x, inv_rms) -------------------------------------------------------------------
