@@ -50,3 +50,14 @@ def solution_changed(tmp_path: Path, folder: str, old: str, new: str):
     path.parent.mkdir(parents=True)
     path.write_text(source.replace(old, new))
     return loader.open_file(path)
+
+
+def once_trained(right, slip, start: torch.Tensor, name: str):
+    """A backward that is `right` wherever its parameter `name` equals `start` (the checks' fixed inputs and a
+    run's first step) and `slip` once training has moved it: a slip the fixed batches cannot see, as one that
+    depends on the parameters' values would be. start: the parameter as the training check initialises it."""
+    def backward(**kwargs):
+        p = kwargs["params"][name] if "params" in kwargs else kwargs[name]
+        moved = p.shape == start.shape and p.dtype == start.dtype and not torch.equal(p, start)
+        return (slip if moved else right)(**kwargs)
+    return backward

@@ -1,13 +1,17 @@
 """Kata 04's training check: a short run with your backward stays with autograd's."""
 
+import textwrap
 import types
 
 import pytest
 import variants
-from conftest import kata_module
+from conftest import ROOT, kata_module, once_trained
 
 from backprop_ninja.checks import mistakes
+from backprop_ninja.checks.mistakes.training import _backward as right
 from backprop_ninja.models.katas import kata
+from backprop_ninja.sandbox import loader
+from backprop_ninja.train import mlp
 from backprop_ninja.train.follow import check_training
 
 TRAINING = kata("04")
@@ -15,6 +19,15 @@ TRAINING = kata("04")
 
 def as_module(fn):
     return types.SimpleNamespace(backward=fn)
+
+
+def slip(name):
+    return next(m for m in mistakes.of(TRAINING.folder, "backward") if m.name == name)
+
+
+def after_a_step(fn):
+    """fn in place of the right backward once the run's first step has moved the parameters."""
+    return once_trained(right, fn, mlp.init_model(27)["C"], "C")
 
 
 def test_the_reference_backward_trains_like_autograd():
@@ -27,27 +40,44 @@ def test_the_stub_waits_as_todo():
     assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
 
 
-@pytest.mark.parametrize("name", ["backward_without_over_n", "backward_biased_variance", "backward_dC_overwritten",
-                                  "backward_tanh_of_output", "backward_without_mean_term"])
-def test_a_wrong_gradient_makes_the_runs_part_and_says_when(name):
-    m = next(m for m in mistakes.of(TRAINING.folder, "backward") if m.name == name)
-    verdict = check_training(TRAINING, as_module(m.fn))
-    assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
+SLIPS = ["backward_without_over_n", "backward_biased_variance", "backward_dC_overwritten", "backward_tanh_of_output",
+         "backward_without_mean_term"]
+
+
+@pytest.mark.parametrize("name", SLIPS)
+def test_a_slip_test_backward_names_makes_training_wait_for_it_under_its_id(name):
+    verdict = check_training(TRAINING, as_module(slip(name).fn))
+    assert (verdict.status, verdict.diagnosis, verdict.waits_for) == ("wrong", slip(name).id, "backward")
+    assert verdict.sentence == "waits for backward: fix it first (pytest katas/04_training -k backward)"
+
+
+@pytest.mark.parametrize("name", SLIPS)
+def test_a_slip_the_fixed_batches_miss_makes_the_runs_part_and_says_when(name):
+    verdict = check_training(TRAINING, as_module(after_a_step(slip(name).fn)))
+    assert (verdict.status, verdict.diagnosis, verdict.waits_for) == ("wrong", "wrong-values", "")
     assert "after step" in verdict.sentence and "differs from autograd's run" in verdict.sentence
+    assert "the checks' fixed batches pass" in verdict.sentence
 
 
-def test_a_gradient_that_cannot_update_its_parameter_is_named_by_the_form_check():
-    m = next(m for m in mistakes.of(TRAINING.folder, "backward") if m.name == "backward_dW2_transposed")
-    verdict = check_training(TRAINING, as_module(m.fn), steps=5)
-    assert verdict.diagnosis == "transposed" and "cannot update the parameters" in verdict.sentence
+def test_a_result_that_cannot_update_the_parameters_mid_run_is_named_by_the_form_check():
+    verdict = check_training(TRAINING, as_module(after_a_step(slip("backward_dW2_transposed").fn)), steps=5)
+    assert verdict.diagnosis == "transposed"
+    assert "at step 2, backward's result cannot update the parameters" in verdict.sentence
 
 
-def test_an_error_inside_backward_is_quoted():
-    def backward(**kwargs):
-        raise ValueError("boom")
+def boom(**kwargs):
+    raise ValueError("boom")
 
-    verdict = check_training(TRAINING, as_module(backward), steps=5)
+
+def test_an_error_inside_backward_is_quoted_when_the_fixed_batches_pass():
+    verdict = check_training(TRAINING, as_module(after_a_step(boom)), steps=5)
     assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
+
+
+def test_an_error_test_backward_meets_too_makes_training_wait_for_it():
+    verdict = check_training(TRAINING, as_module(boom), steps=5)
+    assert (verdict.diagnosis, verdict.waits_for) == ("exception", "backward")
+    assert "boom" not in verdict.sentence
 
 
 @pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == TRAINING.folder],
@@ -55,3 +85,25 @@ def test_an_error_inside_backward_is_quoted():
 def test_a_correct_variant_trains_like_autograd(fn):
     verdict = check_training(TRAINING, as_module(fn))
     assert verdict.status == "done", verdict.report
+
+
+def test_a_backward_that_keeps_a_buffer_from_call_to_call_is_told_so(tmp_path):
+    """dC accumulated into a buffer kept between calls: right on its first call, so its own check can pass."""
+    solved = (ROOT / "reference" / TRAINING.folder / TRAINING.module).read_text()
+    path = tmp_path / TRAINING.folder / TRAINING.module
+    path.parent.mkdir(parents=True)
+    path.write_text(solved + textwrap.dedent("""
+
+        right = backward
+        kept = {}
+
+
+        def backward(**kwargs):
+            grads = right(**kwargs)
+            buffer = kept.setdefault(grads[0].shape, torch.zeros_like(grads[0]))
+            buffer += grads[0]  # the buffer should start from zero at every call
+            return (buffer.clone(),) + tuple(grads[1:])
+        """))
+    verdict = check_training(TRAINING, loader.open_file(path), steps=3)
+    assert (verdict.status, verdict.diagnosis) == ("wrong", "kept-state")
+    assert verdict.sentence.startswith("at step 2, backward gave other gradients for the same inputs")

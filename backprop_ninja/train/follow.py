@@ -12,9 +12,11 @@ parameters and batch.
 
 Both report with the ids of every step's check (checks.checker): a result
 of the wrong form is named by the checker's own form check, at the sizes the
-run trains; a run that leaves autograd's says whether the fixed-batch check
-(test_backward) passes, having run it. The check a kata runs is looked up in
-FOLLOWERS by its folder: data, not a branch.
+run trains. A run that stops (backward raised, returned what cannot update
+the parameters, or left autograd's) first runs the fixed-batch check
+(test_backward): when that fails too, the training check only waits for it,
+as the chain does, so one problem is said once, by test_backward. The check a
+kata runs is looked up in FOLLOWERS by its folder: data, not a branch.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from backprop_ninja.checks.report import report, todo
 from backprop_ninja.checks.verdict import Verdict, location
 from backprop_ninja.models import lecture
 from backprop_ninja.models.katas import Kata
+from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox.guard import call_step
 from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 from backprop_ninja.train import gpt as gpt_training
@@ -97,14 +100,61 @@ def _form_verdict(kata: Kata, i: int, problem: tuple[str, str]) -> Verdict:
                    report=report("training", f"stopped at step {i + 1}", "", ident, sentence))
 
 
-def fixed_batches(kata: Kata, fn, seconds: float) -> str:
-    """What the fixed-batch check (test_backward) says of `fn`, run now: the half-sentence that follows
-    a training run leaving autograd's."""
-    own = check_step(kata, "backward", fn, seconds)
+FIXED_BATCHES_PASS = ("the checks' fixed batches pass, so look for what changes between steps: a value kept from "
+                      "an earlier call, or a line right only for some batches or parameter values")
+
+
+def stopped(kata: Kata, fn, seconds: float, verdict: Verdict, kwargs: dict | None, i: int) -> Verdict:
+    """The verdict of a run that stopped at step i (0-based), fed `kwargs` there: kept-state when backward
+    answers those inputs twice and differs (not tried when kwargs is None: a call that hung or ended the
+    worker is not repeated); else `verdict` when it passes its own fixed-batch check
+    (test_backward, run now); else one line that waits for that check, under its diagnosis id."""
+    kept = kept_state(kata, fn, seconds, kwargs, i) if kwargs is not None else None
+    if kept is not None:
+        return kept
+    with torch.enable_grad():  # kata 04's run stops inside the manual loop's no_grad; the checks' trace needs autograd
+        own = check_step(kata, "backward", fn, seconds)
     if own.status == "done":
-        return ("the checks' fixed batches pass, so look for what changes between steps: a value kept from an "
-                "earlier call, or one that depends on the batch")
-    return f"test_backward fails too ({own.diagnosis}): fix what it names first"
+        return verdict
+    return waits(kata, fn, own.diagnosis or "wrong-values")
+
+
+def kept_state(kata: Kata, fn, seconds: float, kwargs: dict, i: int) -> Verdict | None:
+    """kept-state when two calls of backward on the same inputs (a step's) disagree beyond rounding: it keeps
+    something from call to call (a buffer not zeroed, a global), so a rerun of its check would not say what
+    the run saw. None when they agree, or when neither call returns tensors to compare."""
+    first, second = (call_step(fn, kwargs, seconds, trusted=False) for _ in range(2))
+    if first.error is not None and second.error is not None:
+        return None
+    a, b = _tensors(first.result), _tensors(second.result)
+    if first.error is None and second.error is None:
+        if a is None or b is None or len(a) != len(b):
+            return None
+        if all(type(x) is torch.Tensor and type(y) is torch.Tensor and close(x, y, float(y.abs().max()) or 1.0)
+               for x, y in zip(a, b)):
+            return None
+    sentence = (f"at step {i + 1}, backward gave other gradients for the same inputs when called again: it keeps "
+                "something from call to call (a buffer it does not zero, a global it updates); make each call "
+                "start from nothing")
+    return Verdict(kata.folder, "training", "wrong", "kept-state", sentence,
+                   report=report("training", "different answers to the same inputs", "", "kept-state", sentence),
+                   where=location(fn))
+
+
+def _tensors(result) -> list | None:
+    """backward's gradients as a list (a dict's by sorted key), or None when it returned neither form."""
+    if isinstance(result, dict):
+        return [result[k] for k in sorted(result, key=str)]
+    if isinstance(result, (tuple, list)):
+        return list(result)
+    return None
+
+
+def waits(kata: Kata, fn, ident: str) -> Verdict:
+    """The training check waiting for test_backward, which says what is wrong (`ident`, its diagnosis)."""
+    sentence = f"waits for backward: fix it first ({check_command(kata.folder, kata.step_names, 'backward')})"
+    return Verdict(kata.folder, "training", "wrong", ident, sentence, report=report("training", sentence),
+                   where=location(fn), waits_for="backward")
 
 
 def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
@@ -118,10 +168,13 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     probe = form_probe(kata, dataclasses.replace(kata.configs[0], device=str(device)))
     at = [0]  # the step the run is at, for a verdict
 
+    fed = [{}]  # what backward was fed at the step the run is at
+
     def guarded(**kwargs):
+        fed[0] = kwargs
         call = call_step(fn, kwargs, seconds, trusted=False)
         if call.error is not None:
-            raise _Stop(failed_verdict(kata, fn, call))
+            raise _Stop(failed_verdict(kata, fn, call, seconds, kwargs, at[0]))
 
         def autograd():
             leaves = {k: kwargs[k].detach().clone() for k in lecture.PARAMETERS}
@@ -130,7 +183,7 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
 
         problem = form_at(kata, probe, kwargs, call.result, autograd)
         if problem:
-            raise _Stop(_form_verdict(kata, at[0], problem))
+            raise _Stop(stopped(kata, fn, seconds, _form_verdict(kata, at[0], problem), kwargs, at[0]))
         return call.result
 
     X, Y = (t.to(device) for t in dataset())
@@ -151,9 +204,10 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
         if not drift[worst] <= TOLERANCE[torch.float32]:  # NaN fails too
             sentence = (f"after step {i + 1} of {steps}, {worst} differs from autograd's run by "
                         f"{drift[worst]:.1e} of its size (loss {float(loss):.4f} vs {float(ref):.4f}); "
-                        f"{fixed_batches(kata, fn, seconds)}")
-            return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
-                           report=report("training", "your run leaves autograd's", "", "wrong-values", sentence))
+                        f"{FIXED_BATCHES_PASS}")
+            return stopped(kata, fn, seconds, Verdict(
+                kata.folder, "training", "wrong", "wrong-values", sentence,
+                report=report("training", "your run leaves autograd's", "", "wrong-values", sentence)), fed[0], i)
     return Verdict(kata.folder, "training", "done")
 
 
@@ -167,14 +221,13 @@ def backward_of(kata: Kata, module):
         return Verdict(kata.folder, "training", "wrong", "no-step", "the module has no function backward",
                        report=report("training", "no backward() to train with", "", "no-step", "add backward back"))
     found = scan_findings(fn)
-    if found:
-        ident, sentence = found[0].ident, found[0].sentence("backward")
-        return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                       report=report("training", ident, "", ident, sentence))
+    if found:  # test_backward says what the scan found; the run waits for it
+        return waits(kata, fn, found[0].ident)
     return fn
 
 
-def failed_verdict(kata: Kata, fn, call) -> Verdict:
+def failed_verdict(kata: Kata, fn, call, seconds: float, kwargs: dict, i: int) -> Verdict:
+    """The verdict of a call of backward that raised during a run: todo while it is not written yet."""
     err = call.error
     if err.isa("NotImplementedError"):
         return Verdict(kata.folder, "training", "todo", "not-implemented", "training waits for backward",
@@ -183,8 +236,11 @@ def failed_verdict(kata: Kata, fn, call) -> Verdict:
     ident = (lost[0] if lost else "autograd" if err.isa("AutogradUsed") else "timeout" if err.isa("StepTimeout")
              else "exception")
     sentence = f"backward raised {err.type}: {err}" + (f" at {call.where}" if call.where else "")
-    return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                   report=report("training", "backward raised an error", "", ident, sentence))
+    if lost or ident == "timeout":
+        kwargs = None  # a call that ended the worker or hung is not repeated to look for kept state
+    return stopped(kata, fn, seconds, Verdict(kata.folder, "training", "wrong", ident, sentence,
+                                              report=report("training", "backward raised an error", "", ident,
+                                                            sentence)), kwargs, i)
 
 
 # --------------------------------------------------------------------------- katas 08, 12: AdamW steps of a whole model
@@ -216,21 +272,21 @@ def follow_model(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAUL
         loss, kwargs = gpt_training.backward_kwargs(params, idx, targets, cfg.nh, model)
         call = call_step(fn, kwargs, seconds, trusted=False)
         if call.error is not None:
-            return failed_verdict(kata, fn, call)
+            return failed_verdict(kata, fn, call, seconds, kwargs, i)
         grads = call.result
         _, want = gpt_training.autograd_gradients(params, idx, targets, cfg.nh, model)
         problem = form_at(kata, probe, kwargs, grads, lambda want=want: want)
         if problem:
-            return _form_verdict(kata, i, problem)
+            return stopped(kata, fn, seconds, _form_verdict(kata, i, problem), kwargs, i)
         for name in model.module.backward_order(params):
             scale = float(want[name].abs().max()) or 1.0
             if not close(grads[name], want[name], scale):
                 diff = float((grads[name] - want[name]).abs().max()) / scale
                 sentence = (f"at step {i + 1} of {steps}, d{name} differs from autograd's at the same parameters "
-                            f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); "
-                            f"{fixed_batches(kata, fn, seconds)}")
-                return Verdict(kata.folder, "training", "wrong", "wrong-values", sentence,
-                               report=report("training", "your run leaves autograd's", "", "wrong-values", sentence))
+                            f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); {FIXED_BATCHES_PASS}")
+                return stopped(kata, fn, seconds, Verdict(
+                    kata.folder, "training", "wrong", "wrong-values", sentence,
+                    report=report("training", "your run leaves autograd's", "", "wrong-values", sentence)), kwargs, i)
         opt.step(grads, GPT_LR)
     return Verdict(kata.folder, "training", "done")
 
