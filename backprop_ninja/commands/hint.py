@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("step", metavar="STEP", help="a step name, e.g. dprobs")
     p.add_argument("--level", type=int, choices=(1, 2, 3), default=1, help="1 (default), 2 or 3")
     p.add_argument("--kata", metavar="KATA", default=None,
-                   help="the kata, for a step name katas share (dlogits: 01 or 02; dx: 05, 06, 07, 09 or 11); "
+                   help="the kata (its number, e.g. 02), for a step name several katas share (dlogits, dx, ...); "
                         "without it, the first of those katas where the step is still a stub")
     p.set_defaults(func=run)
 

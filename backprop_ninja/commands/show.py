@@ -20,7 +20,7 @@ def register(subparsers) -> None:
                                           "difference side by side, and print the PNG's path.")
     p.add_argument("step", metavar="STEP", help="a step name, e.g. dlogits")
     p.add_argument("--kata", metavar="KATA", default=None,
-                   help="the kata, for a step name two katas share (dlogits: 01 or 02; dhprebn: 01 or 03)")
+                   help="the kata (its number, e.g. 02), for a step name several katas share (dlogits, dx, ...)")
     p.add_argument("--impl", metavar="PATH", default=None, help="check the modules under PATH (default katas/)")
     p.add_argument("--out", metavar="DIR", default=None, help="where the PNG goes (default .backprop-ninja/pictures)")
     p.add_argument("--step-timeout", type=seconds_option, default=None, metavar="SECONDS",

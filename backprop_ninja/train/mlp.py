@@ -69,7 +69,7 @@ class StoppedAt:
     def __str__(self) -> str:
         at = f" at iteration {self.iteration:,} of {self.steps:,}" if self.iteration is not None else ""
         return (f"training stopped{at}: kata {self.KATA[:2]}'s backward {self.what}; "
-                f"pytest katas/{self.KATA} shows which gradient is wrong.")
+                f"pytest katas/{self.KATA} says what is wrong.")
 
 
 class BackwardFailed(StoppedAt, BackwardError):
