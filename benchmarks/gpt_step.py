@@ -73,11 +73,18 @@ def main() -> int:
     p.add_argument("--impl", default="reference", help="the tree whose 08_gpt/gpt.py is timed (default reference)")
     p.add_argument("--rounds", type=int, default=15, help="rounds of every part (default 15; the median is shown)")
     p.add_argument("--per", type=int, default=10, help="calls of a part within one round (default 10)")
+    p.add_argument("--malloc-default", action="store_true",
+                   help="leave glibc's malloc as it starts (train, bench and the worker keep freed blocks: "
+                        "sandbox/allocator.py), to see what that gains")
     args = p.parse_args()
 
+    sys.path.insert(0, str(REPO))
+    from backprop_ninja.sandbox.allocator import keep_freed_blocks
+
+    if not args.malloc_default:
+        keep_freed_blocks()
     import torch
 
-    sys.path.insert(0, str(REPO))
     from backprop_ninja.models import gpt
     from backprop_ninja.train import gpt as training
 

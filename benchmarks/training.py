@@ -63,7 +63,9 @@ def bench_rows(min_time: float, compile_too: bool) -> dict:
 
     from backprop_ninja.commands import bench
     from backprop_ninja.models import katas
+    from backprop_ninja.sandbox.allocator import keep_freed_blocks
 
+    keep_freed_blocks()  # as bench.run does
     torch.set_num_threads(1)
     b = bench.Bench((REPO / "reference").resolve(), katas.repo_root() or REPO, 1, min_time, "reference")
     out = {"mlp": bench.training_step(b), "gpt": bench.gpt_training_step(b)}

@@ -530,6 +530,9 @@ def table(rows: list[Row]) -> str:
 
 def run(args) -> int:
     """Time every row; print the table, then a line for each row that could not be timed."""
+    from backprop_ninja.sandbox.allocator import keep_freed_blocks
+
+    keep_freed_blocks()  # as the worker does, where the candidates run: the same allocator on both sides
     import torch
 
     from backprop_ninja.models import katas

@@ -91,6 +91,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """The `train` command; returns the exit code."""
+    from backprop_ninja.sandbox.allocator import keep_freed_blocks
+
+    keep_freed_blocks()  # as the worker does: both sides of a comparison with the same allocator
     if not args.autograd:  # the learner's backward runs in the worker: start it now, its import of torch beside ours
         from backprop_ninja.sandbox import client
 

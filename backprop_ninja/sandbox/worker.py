@@ -78,6 +78,9 @@ def main() -> None:
     # A Ctrl-C reaches the whole process group: the parent stops the run, this one waits to be ended.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory()
+    from backprop_ninja.sandbox.allocator import keep_freed_blocks
+
+    keep_freed_blocks()  # before torch allocates: large tensors reused, not faulted in at every step
 
     import torch
 
