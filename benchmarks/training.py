@@ -85,7 +85,8 @@ def main() -> int:
     p.add_argument("--mlp-steps", type=int, default=200_000,
                    help="steps of each MLP run (default 200,000, the lecture's)")
     p.add_argument("--repeat", type=int, default=3, help="runs of each command (default 3; the median is shown)")
-    p.add_argument("--min-time", type=float, default=0.5, help="bench: seconds of timing per measurement")
+    p.add_argument("--min-time", type=float, default=2.0,
+                   help="bench: seconds of timing per measurement (default 2: at 0.5 the rows vary by a third)")
     p.add_argument("--compile", action="store_true", help="also the GPT step under torch.compile (a few minutes)")
     p.add_argument("--skip-runs", action="store_true", help="only the bench rows")
     p.add_argument("--before", metavar="DIR", type=Path,
