@@ -61,3 +61,11 @@ def once_trained(right, slip, start: torch.Tensor, name: str):
         moved = p.shape == start.shape and p.dtype == start.dtype and not torch.equal(p, start)
         return (slip if moved else right)(**kwargs)
     return backward
+
+
+def learner_file(tmp_path, kata, source: str) -> loader.Learner:
+    """`source` as the learner's file of `kata` (a Kata), under tmp_path/<folder>/, opened as pytest opens one."""
+    path = tmp_path / kata.folder / kata.module
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    return loader.open_file(path)

@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 import variants
-from conftest import ROOT, kata_module, once_trained
+from conftest import ROOT, kata_module, learner_file, once_trained
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.checker import check_in, check_step
@@ -118,7 +118,7 @@ def test_the_scan_reads_a_whole_models_file_like_any_other(tmp_path, number, lin
     whole = kata(number)  # kata 08's GPT or kata 12's Llama
     solved = (ROOT / "reference" / whole.folder / whole.module).read_text()
     line = line.format(name=whole.folder[3:])
-    mine = learner_file(tmp_path, solved + f"\n\ndef helper(loss):\n{line}\n")
+    mine = learner_file(tmp_path, whole, solved + f"\n\ndef helper(loss):\n{line}\n")
     assert check_in(whole, mine, "backward").diagnosis == ident
     assert follow.check_training(whole, mine).diagnosis == ident
 
@@ -138,18 +138,11 @@ def test_an_exit_or_a_hidden_requires_grad_says_so_as_for_any_step():
     assert check_step(GPT, "backward", attaches).diagnosis == "graph-attached"
 
 
-def learner_file(tmp_path, source: str) -> loader.Learner:
-    """A kata 08 file of the learner's, imported in the worker as `pytest katas/08_gpt` does."""
-    path = tmp_path / "08_gpt" / "gpt.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(source)
-    return loader.open_file(path)
-
 
 def test_a_layer_step_not_pasted_in_yet_is_named(tmp_path):
     stub = (ROOT / "katas" / GPT.folder / GPT.module).read_text()
     layernorm = stub[stub.index("class layernorm:"):stub.index("class attention:")]  # kata 05's steps still `...`
-    mine = learner_file(tmp_path, "import torch\n\n\n" + layernorm + textwrap.dedent("""
+    mine = learner_file(tmp_path, GPT, "import torch\n\n\n" + layernorm + textwrap.dedent("""
         def backward(idx, targets, params, acts):
             B, T = idx.shape
             V, C = params["wte"].shape
@@ -218,7 +211,7 @@ def stale_dwte_buffer(tmp_path) -> loader.Learner:
     module keeps the buffer from call to call, as a learner's file would.
     """
     solved = (ROOT / "reference" / GPT.folder / GPT.module).read_text()
-    return learner_file(tmp_path, solved + textwrap.dedent("""
+    return learner_file(tmp_path, GPT, solved + textwrap.dedent("""
 
         right = backward
         kept = {}

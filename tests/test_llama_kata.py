@@ -6,14 +6,13 @@ import types
 import pytest
 import torch
 import variants
-from conftest import ROOT, kata_module, once_trained
+from conftest import ROOT, kata_module, learner_file, once_trained
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.checker import check_in, check_step
 from backprop_ninja.checks.mistakes.llama import _backward
 from backprop_ninja.models import gpt, gpt_trace, llama
 from backprop_ninja.models.katas import kata
-from backprop_ninja.sandbox import loader
 from backprop_ninja.train import follow
 
 LLAMA = kata("12")
@@ -102,18 +101,11 @@ def test_a_missing_gradient_is_named():
     assert verdict.diagnosis == "not-a-tensor" and "no gradient for rmsf_w" in verdict.sentence
 
 
-def learner_file(tmp_path, source: str) -> loader.Learner:
-    """A kata 12 file of the learner's, imported in the worker as `pytest katas/12_llama` does."""
-    path = tmp_path / "12_llama" / "llama.py"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(source)
-    return loader.open_file(path)
-
 
 def test_a_layer_step_not_pasted_in_yet_is_named(tmp_path):
     stub = (ROOT / "katas" / LLAMA.folder / LLAMA.module).read_text()
     rmsnorm = stub[stub.index("class rmsnorm:"):stub.index("class rope:")]  # kata 09's steps still `...`
-    mine = learner_file(tmp_path, "import torch\n\n\n" + rmsnorm + textwrap.dedent("""
+    mine = learner_file(tmp_path, LLAMA, "import torch\n\n\n" + rmsnorm + textwrap.dedent("""
         def backward(idx, targets, params, acts):
             B, T = idx.shape
             V, C = params["wte"].shape

@@ -5,12 +5,11 @@ import types
 
 import pytest
 import variants
-from conftest import ROOT, kata_module, once_trained
+from conftest import ROOT, kata_module, learner_file, once_trained
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.mistakes.training import _backward as right
 from backprop_ninja.models.katas import kata
-from backprop_ninja.sandbox import loader
 from backprop_ninja.train import mlp
 from backprop_ninja.train.follow import check_training
 
@@ -90,9 +89,7 @@ def test_a_correct_variant_trains_like_autograd(fn):
 def test_a_backward_that_keeps_a_buffer_from_call_to_call_is_told_so(tmp_path):
     """dC accumulated into a buffer kept between calls: right on its first call, so its own check can pass."""
     solved = (ROOT / "reference" / TRAINING.folder / TRAINING.module).read_text()
-    path = tmp_path / TRAINING.folder / TRAINING.module
-    path.parent.mkdir(parents=True)
-    path.write_text(solved + textwrap.dedent("""
+    mine = learner_file(tmp_path, TRAINING, solved + textwrap.dedent("""
 
         right = backward
         kept = {}
@@ -104,6 +101,6 @@ def test_a_backward_that_keeps_a_buffer_from_call_to_call_is_told_so(tmp_path):
             buffer += grads[0]  # the buffer should start from zero at every call
             return (buffer.clone(),) + tuple(grads[1:])
         """))
-    verdict = check_training(TRAINING, loader.open_file(path), steps=3)
+    verdict = check_training(TRAINING, mine, steps=3)
     assert (verdict.status, verdict.diagnosis) == ("wrong", "kept-state")
     assert verdict.sentence.startswith("at step 2, backward gave other gradients for the same inputs")

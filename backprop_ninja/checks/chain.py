@@ -9,7 +9,7 @@ from backprop_ninja.checks.compare import Row, compare, describe, table
 from backprop_ninja.checks.feeding import fed, feeding
 from backprop_ninja.checks.probes import fresh, lecture_probe
 from backprop_ninja.checks.report import report, todo
-from backprop_ninja.checks.verdict import Verdict, location
+from backprop_ninja.checks.verdict import Verdict, location, waiting
 from backprop_ninja.models.katas import Kata
 from backprop_ninja.models.lecture import trace
 from backprop_ninja.models.paths import check_command
@@ -72,11 +72,9 @@ def _chain_stops_at(kata: Kata, module, name: str, seconds: float, rows, what: s
     Its id is that step's own diagnosis, so the chain and the step name one problem once.
     """
     own = check_in(kata, module, name, seconds)
-    command = check_command(kata.folder, kata.step_names, name)
     if own.status != "done":
-        sentence = f"waits for {name}: fix it first ({command})"
-        return Verdict(kata.folder, "chain", "wrong", own.diagnosis or "wrong-values", sentence,
-                       report=report("chain", sentence), waits_for=name)
+        return waiting(kata, "chain", name, own.diagnosis or "wrong-values")
+    command = check_command(kata.folder, kata.step_names, name)
     if what:
         sentence = (f"{name} passes its own test but fails inside the chain ({what}), fed by your own "
                     "upstream gradients: check what it assumes about its inputs")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from backprop_ninja.checks.report import diagnosis_line
+from backprop_ninja.checks.report import diagnosis_line, report
 from backprop_ninja.checks.status import Status
+from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox.guard import Remote
 
 
@@ -22,7 +23,7 @@ class Verdict:
     # wrong values only: (probe label, target, yours, autograd's) of the first failing probe, for a
     # picture (backprop_ninja.picture); tensors, so it stays in the process that checked
     first_failure: tuple = ()
-    waits_for: str = ""  # a whole-kata check (the chain) stopped at a step that fails its own test: that step
+    waits_for: str = ""  # a whole-kata check (the chain, the training) stopped at a step failing its own test
 
     def __post_init__(self):
         self.status = Status(self.status)
@@ -41,3 +42,11 @@ def location(fn) -> str:
         return f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
     except (TypeError, OSError):
         return ""
+
+
+def waiting(kata, check: str, step: str, ident: str, where: str = "") -> Verdict:
+    """A whole-kata check (`check`: the chain, the training) stopped at `step`, which fails its own test under
+    `ident`: one line that points there, so that one problem is said once, by the step's own test."""
+    sentence = f"waits for {step}: fix it first ({check_command(kata.folder, kata.step_names, step)})"
+    return Verdict(kata.folder, check, "wrong", ident, sentence, report=report(check, sentence), where=where,
+                   waits_for=step)

@@ -31,10 +31,9 @@ from backprop_ninja.checks.compare import TOLERANCE, close
 from backprop_ninja.checks.probes import probes, results
 from backprop_ninja.checks.problems import form_problem, process_problem
 from backprop_ninja.checks.report import report, todo
-from backprop_ninja.checks.verdict import Verdict, location
+from backprop_ninja.checks.verdict import Verdict, location, waiting
 from backprop_ninja.models import lecture
 from backprop_ninja.models.katas import Kata
-from backprop_ninja.models.paths import check_command
 from backprop_ninja.sandbox.guard import call_step
 from backprop_ninja.sandbox.loader import DEFAULT_SECONDS
 from backprop_ninja.train import gpt as gpt_training
@@ -116,7 +115,7 @@ def stopped(kata: Kata, fn, seconds: float, verdict: Verdict, kwargs: dict | Non
         own = check_step(kata, "backward", fn, seconds)
     if own.status == "done":
         return verdict
-    return waits(kata, fn, own.diagnosis or "wrong-values")
+    return waiting(kata, "training", "backward", own.diagnosis or "wrong-values", location(fn))
 
 
 def kept_state(kata: Kata, fn, seconds: float, kwargs: dict, i: int) -> Verdict | None:
@@ -150,13 +149,6 @@ def _tensors(result) -> list | None:
     return None
 
 
-def waits(kata: Kata, fn, ident: str) -> Verdict:
-    """The training check waiting for test_backward, which says what is wrong (`ident`, its diagnosis)."""
-    sentence = f"waits for backward: fix it first ({check_command(kata.folder, kata.step_names, 'backward')})"
-    return Verdict(kata.folder, "training", "wrong", ident, sentence, report=report("training", sentence),
-                   where=location(fn), waits_for="backward")
-
-
 def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_SECONDS,
                device: str = "cpu") -> Verdict:
     """Kata 04: train `steps` SGD steps with module.backward and with autograd; compare them step by step."""
@@ -167,8 +159,7 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
     # the sizes training.init_model makes
     probe = form_probe(kata, dataclasses.replace(kata.configs[0], device=str(device)))
     at = [0]  # the step the run is at, for a verdict
-
-    fed = [{}]  # what backward was fed at the step the run is at
+    fed = [{}]  # what backward was fed at that step
 
     def guarded(**kwargs):
         fed[0] = kwargs
@@ -222,7 +213,7 @@ def backward_of(kata: Kata, module):
                        report=report("training", "no backward() to train with", "", "no-step", "add backward back"))
     found = scan_findings(fn)
     if found:  # test_backward says what the scan found; the run waits for it
-        return waits(kata, fn, found[0].ident)
+        return waiting(kata, "training", "backward", found[0].ident, location(fn))
     return fn
 
 

@@ -45,6 +45,17 @@ def mistake(kata: str, step: str, id: str, sentence: str):
     return register
 
 
+def model_slips(kata: str, backward: Callable) -> Callable:
+    """For a whole model's kata (08, 12): slip(name, how, id, sentence) registers, as a mistake of its step
+    `backward`, the kata's worked backward run with `how`: backward(idx, targets, params, acts, slip=how)."""
+    def slip(name: str, how: str, id: str, sentence: str) -> Callable:
+        def wrong(idx, targets, params, acts):
+            return backward(idx, targets, params, acts, slip=how)
+        wrong.__name__ = wrong.__qualname__ = name
+        return mistake(kata, "backward", id, sentence)(wrong)
+    return slip
+
+
 def of(kata: str, step: str) -> list[Mistake]:
     """The catalogued mistakes of one step (empty if none)."""
     _load()

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from backprop_ninja.checks.mistakes import mistake
+from backprop_ninja.checks.mistakes import mistake, model_slips
 
 K = "08_gpt"
 
@@ -114,12 +114,7 @@ def _backward(idx, targets, params, acts, slip: str = ""):
     return {name: grads[name] for name in params}
 
 
-def _slip(name: str, slip: str, id: str, sentence: str):
-    """Register a mistake: the reference backward with `slip`."""
-    def backward(idx, targets, params, acts):
-        return _backward(idx, targets, params, acts, slip=slip)
-    backward.__name__ = backward.__qualname__ = name
-    return mistake(K, "backward", id, sentence)(backward)
+_slip = model_slips(K, _backward)  # _slip(name, how, id, sentence): _backward with slip=how, registered
 
 
 # --- the loss -----------------------------------------------------------------------------------
