@@ -2,6 +2,7 @@
 
     python benchmarks/gpt_step.py                  # reference/08_gpt's backward
     python benchmarks/gpt_step.py --impl katas     # your own
+    python benchmarks/gpt_step.py --compile        # and its forward + backward under torch.compile, as bench --compile
 
 The manual step is what the worker runs at every step (train/gpt.py's in_worker): the forward pass
 that saves the activations (backward_kwargs), the learner's copies of the parameters, kata 08's
@@ -29,6 +30,7 @@ def load_backward(root: Path):
     """kata 08's backward from the tree at root (a folder shaped like katas/), imported here (trusted code)."""
     spec = importlib.util.spec_from_file_location("kata08_backward", root / "08_gpt" / "gpt.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would (torch.compile looks its module up)
     spec.loader.exec_module(module)
     return module.backward
 
@@ -73,6 +75,8 @@ def main() -> int:
     p.add_argument("--impl", default="reference", help="the tree whose 08_gpt/gpt.py is timed (default reference)")
     p.add_argument("--rounds", type=int, default=15, help="rounds of every part (default 15; the median is shown)")
     p.add_argument("--per", type=int, default=10, help="calls of a part within one round (default 10)")
+    p.add_argument("--compile", action="store_true",
+                   help="also the forward + backward under torch.compile (bench --compile's step; AdamW eager)")
     p.add_argument("--malloc-default", action="store_true",
                    help="leave glibc's malloc as it starts (train, bench and the worker keep freed blocks: "
                         "sandbox/allocator.py), to see what that gains")
@@ -115,17 +119,28 @@ def main() -> int:
         "AdamW": lambda: opt.step(grads, 0.0),
     }
     twin = {"forward, recording the graph": autograd_forward, "loss.backward()": autograd_backward}
+    compiled = {}
+    if args.compile:
+        def forward_backward():
+            return backward(**training.backward_kwargs(params, idx, targets, cfg.nh)[1])
+
+        compiled["forward + kata 08's backward, compiled"] = torch.compile(forward_backward)
     with torch.no_grad():
-        us = medians({**manual, **twin}, args.rounds, args.per)
+        us = medians({**manual, **twin, **compiled}, args.rounds, args.per)
     peak = matmul_gflops(args.rounds)
     work = {"forward, saving the activations": flops(lambda: gpt.forward(params, idx, targets, cfg.nh)),
             "kata 08's backward": flops(lambda: backward(**kwargs)), "loss.backward()": flops(autograd_backward)}
     work["forward, recording the graph"] = work["forward, saving the activations"]
+    for name in compiled:
+        work[name] = work["forward, saving the activations"] + work["kata 08's backward"]
 
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {args.impl}/08_gpt/gpt.py; "
           f"one {MATMUL}x{MATMUL} matmul: {peak:.0f} GFLOP/s")
-    for title, rows in (("manual step (the worker's loop)", list(manual)),
-                        ("autograd step (--autograd)", list(twin) + ["AdamW"])):
+    sections = [("manual step (the worker's loop)", list(manual)),
+                ("autograd step (--autograd)", list(twin) + ["AdamW"])]
+    if compiled:
+        sections.append(("compiled step (bench --compile)", list(compiled) + ["AdamW"]))
+    for title, rows in sections:
         total = sum(us[name] for name in rows)
         print(f"\n{title}: {total:,.0f} µs")
         for name in rows:

@@ -120,6 +120,21 @@ def test_rows_are_a_list_another_kata_can_extend(capsys, monkeypatch):
     assert out.rstrip().endswith("kata 04 backward: not written yet — pytest katas/04_training")
 
 
+CXX = any(shutil.which(c) for c in ("c++", "g++", "clang++"))  # torch.compile's CPU kernels are C++
+
+
+@pytest.mark.skipif(not CXX, reason="torch.compile needs a C++ compiler on CPU")
+def test_compile_times_both_training_steps_compiled_where_the_learners_code_runs(capsys, monkeypatch):
+    monkeypatch.setattr(bench, "ROWS", [bench.compiled_training_step, bench.compiled_gpt_training_step])
+    rc, out = bench_run(capsys, "--impl", "reference", "--compile")
+    assert rc == 0, out
+    for what in ("training step, n_hidden 200", "GPT training step, C 64"):
+        assert re.search(rf"^{what} +forward \+ loss\.backward\(\) +[\d.]+ +torch\.compile\(forward \+ backward\) "
+                         r"+[\d.]+ +\d+(\.\d)?x (faster|slower)$", out, re.M), out
+    assert re.search(r"^note: GPT training step, C 64: .* so compiled kata 08 reaches \d+% of it", out, re.M), out
+    assert "not timed" not in out and "could not compile" not in out
+
+
 def test_ratio_words():
     assert bench.Row("x", "a", 31.0, "b", 10.0).ratio == "3.1x faster"
     assert bench.Row("x", "a", 10.0, "b", 20.0).ratio == "2.0x slower"

@@ -162,8 +162,31 @@ def test_grad_fn_and_forward_mode_ad_are_out_of_reach_in_the_worker():
             p.requires_grad = True
             return p.log().grad_fn(dlogprobs)
 
+    def by_decorated(probs, dlogprobs):
+        @torch.enable_grad()
+        def graph(p):
+            p.requires_grad = True
+            return p, p.log()
+
+        p, logp = graph(probs.clone())
+        return logp.grad_fn(dlogprobs)
+
+    def by_leaving_inference_mode(probs, dlogprobs):
+        with torch.inference_mode(False):
+            p = torch.nn.Parameter(probs.clone())
+            return p.log().grad_fn(dlogprobs).detach()
+
+    def by_torch_c_reached_by_name(probs, dlogprobs):  # no name the scan knows, no function the worker replaces
+        switch = getattr(torch._C, "_set_grad" + "_enabled")
+        switch(True)
+        p = torch.nn.Parameter(probs.clone())
+        dprobs = getattr(p.log(), "grad" + "_fn")(dlogprobs).detach()
+        switch(False)
+        return dprobs
+
     kwargs = {"probs": torch.rand(3) + 0.5, "dlogprobs": torch.ones(3)}
-    for fn in (by_grad_fn, by_jvp, by_dual, by_enable_grad):
+    for fn in (by_grad_fn, by_jvp, by_dual, by_enable_grad, by_decorated, by_leaving_inference_mode,
+               by_torch_c_reached_by_name):
         call = guard.call_step(fn, dict(kwargs))
         assert call.error is not None and call.result is None, (fn.__name__, call)  # grad_fn is None here
         assert verdict(fn).diagnosis == "autograd"

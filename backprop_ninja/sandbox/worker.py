@@ -20,7 +20,10 @@ requests (wire frames) on its stdin and answers each on its stdout:
 
 Everything a step does happens here: the parent holds the expected values,
 compares, and stops this process when it runs too long or dies. Here,
-grad mode is off and autograd's entry points raise AutogradUsed.
+grad mode is off, autograd's entry points raise AutogradUsed, and so does
+an operation that would record a graph, however grad mode was switched on.
+Only torch's own code may switch it on (torch.compile does, in bench
+--compile), never a kata file.
 """
 
 from __future__ import annotations
@@ -439,7 +442,8 @@ def _returned(x):
 
 
 def _block_autograd(torch) -> None:
-    """Make every entry point to automatic differentiation raise AutogradUsed, for good.
+    """Make every entry point to automatic differentiation raise AutogradUsed, for good, and the
+    recording of a graph too, whatever switched grad mode on.
 
     This process only runs the learner's code; the parent keeps autograd for
     the expected values.
@@ -461,8 +465,6 @@ def _block_autograd(torch) -> None:
                (torch.autograd, "grad", "torch.autograd.grad()"),
                (torch.autograd.forward_ad, "make_dual", "forward-mode AD (make_dual)"),
                (torch.autograd.forward_ad, "dual_level", "forward-mode AD (dual_level)"),
-               (torch, "enable_grad", "torch.enable_grad"),
-               (torch.autograd, "enable_grad", "torch.enable_grad"),
                (torch, "vmap", "torch.vmap")]
     blocked += [(torch.autograd.functional, name, f"torch.autograd.functional.{name}()")
                 for name in ("vjp", "jvp", "jacobian", "hessian", "vhp", "hvp")]
@@ -472,15 +474,44 @@ def _block_autograd(torch) -> None:
     for obj, attr, what in blocked:
         setattr(obj, attr, forbidden(what))
 
-    original = torch.set_grad_enabled
+    def unless_torch_calls(what):
+        # torch.compile, turning tensors into fake ones, enters inference_mode(False) (grad mode on)
+        # and leaves a no_grad block inside it: torch's own code may switch grad mode on, a kata file may not
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if caller != "torch" and not caller.startswith("torch."):
+            forbidden(what)()
 
-    class set_grad_enabled(original):  # False stays allowed: torch.no_grad() uses it
+    class set_grad_enabled(torch.set_grad_enabled):  # False stays allowed: torch.no_grad() uses it
         def __init__(self, mode: bool):
             if mode:
-                forbidden("switching grad mode on")()
+                unless_torch_calls("switching grad mode on")
             super().__init__(mode)
 
+    class inference_mode(torch.inference_mode):
+        def __init__(self, mode: bool = True):
+            if not mode:  # leaving inference mode switches grad mode on
+                unless_torch_calls("torch.inference_mode(False)")
+            super().__init__(mode)
+
+    torch.inference_mode = torch.autograd.inference_mode = torch.autograd.grad_mode.inference_mode = inference_mode
+
+    def recording(tensor):
+        # Autograd saves tensors for the backward pass only while it records a graph. However grad mode
+        # got switched on (torch._C's own switches, reached by getattr, escape the names blocked above),
+        # the first recorded operation that saves a tensor stops here.
+        forbidden("recording an autograd graph")()
+
+    torch.autograd.graph.saved_tensors_hooks(recording, lambda packed: packed).__enter__()  # for good
+
     torch.set_grad_enabled = torch.autograd.set_grad_enabled = set_grad_enabled
+
+    class enable_grad(torch.enable_grad):
+        # Refused where it would switch grad mode on (a `with`, or a call of a function it decorates),
+        # not where it is made: torch's own modules decorate with it when torch.compile imports them.
+        def __enter__(self):
+            forbidden("torch.enable_grad")()
+
+    torch.enable_grad = torch.autograd.enable_grad = enable_grad
     requires_grad_ = torch.Tensor.requires_grad_
 
     def noted_requires_grad(self, requires_grad=True):
