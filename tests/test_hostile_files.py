@@ -92,6 +92,13 @@ def test_autograd_at_import_time_is_one_autograd_verdict_that_blocks_every_step(
     ("    p = probs.clone().requires_grad_()\n    return p.log().grad_fn(dlogprobs)", "autograd"),
     ("    return torch.func.jvp(torch.log, (probs,), (dlogprobs,))[1]", "autograd"),
     ("    import sys\n    return sys._getframe(2).f_locals['probe'].expected[0]", "not-your-own"),
+    # names the scan cannot read, and torch._C's own switch, which the worker does not replace
+    ("    on = getattr(torch._C, '_set_grad' + '_enabled')\n    on(True)\n"
+     "    p = torch.nn.Parameter(probs.clone())\n"
+     "    d = getattr(p.log(), 'grad' + '_fn')(dlogprobs).detach()\n    on(False)\n    return d", "autograd"),
+    ("    with getattr(torch, 'inference' + '_mode')(False):\n"
+     "        p = torch.nn.Parameter(probs.clone())\n"
+     "        return getattr(p.log(), 'grad' + '_fn')(dlogprobs).detach()", "autograd"),
     ("    class Zero(torch.Tensor):\n"
      "        @classmethod\n"
      "        def __torch_function__(cls, func, types, args=(), kwargs=None):\n"

@@ -475,8 +475,8 @@ def _block_autograd(torch) -> None:
         setattr(obj, attr, forbidden(what))
 
     def unless_torch_calls(what):
-        # torch.compile, turning tensors into fake ones, enters inference_mode(False) (grad mode on)
-        # and leaves a no_grad block inside it: torch's own code may switch grad mode on, a kata file may not
+        # torch's own code may switch grad mode on, a kata file may not: torch.compile, making fake
+        # tensors, enters inference_mode(False) (which switches grad mode on) and leaves a no_grad block
         caller = sys._getframe(2).f_globals.get("__name__", "")
         if caller != "torch" and not caller.startswith("torch."):
             forbidden(what)()
@@ -487,6 +487,8 @@ def _block_autograd(torch) -> None:
                 unless_torch_calls("switching grad mode on")
             super().__init__(mode)
 
+    torch.set_grad_enabled = torch.autograd.set_grad_enabled = set_grad_enabled
+
     class inference_mode(torch.inference_mode):
         def __init__(self, mode: bool = True):
             if not mode:  # leaving inference mode switches grad mode on
@@ -494,6 +496,14 @@ def _block_autograd(torch) -> None:
             super().__init__(mode)
 
     torch.inference_mode = torch.autograd.inference_mode = torch.autograd.grad_mode.inference_mode = inference_mode
+
+    class enable_grad(torch.enable_grad):
+        # Refused where it would switch grad mode on (a `with`, or a call of a function it decorates),
+        # not where it is made: torch's own modules decorate with it when torch.compile imports them.
+        def __enter__(self):
+            forbidden("torch.enable_grad")()
+
+    torch.enable_grad = torch.autograd.enable_grad = enable_grad
 
     def recording(tensor):
         # Autograd saves tensors for the backward pass only while it records a graph. However grad mode
@@ -503,15 +513,6 @@ def _block_autograd(torch) -> None:
 
     torch.autograd.graph.saved_tensors_hooks(recording, lambda packed: packed).__enter__()  # for good
 
-    torch.set_grad_enabled = torch.autograd.set_grad_enabled = set_grad_enabled
-
-    class enable_grad(torch.enable_grad):
-        # Refused where it would switch grad mode on (a `with`, or a call of a function it decorates),
-        # not where it is made: torch's own modules decorate with it when torch.compile imports them.
-        def __enter__(self):
-            forbidden("torch.enable_grad")()
-
-    torch.enable_grad = torch.autograd.enable_grad = enable_grad
     requires_grad_ = torch.Tensor.requires_grad_
 
     def noted_requires_grad(self, requires_grad=True):
