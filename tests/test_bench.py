@@ -15,6 +15,7 @@ from conftest import ROOT
 
 from backprop_ninja import cli
 from backprop_ninja.commands import bench
+from backprop_ninja.sandbox import client
 
 # torch.utils.benchmark needs NumPy on older torch releases (2.1); bench then says so
 pytest.importorskip("torch.utils.benchmark", reason="this torch's timing tools need NumPy")
@@ -133,6 +134,22 @@ def test_compile_times_both_training_steps_compiled_where_the_learners_code_runs
                          r"+[\d.]+ +\d+(\.\d)?x (faster|slower)$", out, re.M), out
     assert re.search(r"^note: GPT training step, C 64: .* so compiled kata 08 reaches \d+% of it", out, re.M), out
     assert "not timed" not in out and "could not compile" not in out
+
+
+def test_compile_without_a_cpp_compiler_is_one_line_a_row_naming_the_file(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "ROWS", [bench.compiled_training_step, bench.compiled_gpt_training_step])
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-c++"))  # the worker inherits it
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))  # nothing built before to fall back on
+    monkeypatch.setattr(client, "_WORKER", client.Worker())  # a worker of its own, started with that environment
+    try:
+        rc, out = bench_run(capsys, "--impl", "reference", "--compile")
+    finally:
+        client._WORKER.stop()
+    assert rc == 0, out  # the eager rows are the learner's time; nothing is wrong with their code
+    lines = [ln for ln in out.splitlines() if ln.startswith("torch.compile could not compile")]
+    assert [ln.split(" (and")[0] for ln in lines] == [
+        "torch.compile could not compile backward of reference/04_training/training.py",
+        "torch.compile could not compile backward of reference/08_gpt/gpt.py"], out
 
 
 def test_ratio_words():

@@ -239,7 +239,7 @@ class Bench:
         if isinstance(us, float) and us > 0:
             return us
         err = raised(answer.get("raised") or answer.get("stopped", {}).get("error") or answer.get("error"))
-        what = f"{candidate.fn.name} (and the code it calls)"
+        what = f"{candidate.fn.name} of {shown(Path(candidate.fn.path))} (and the code it calls)"
         if candidate.compiled:
             raise NotReady(f"torch.compile could not compile {what}: {err.type}: "
                            f"{err.message.splitlines()[0] if err.message else ''}")
