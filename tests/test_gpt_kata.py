@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 import variants
-from conftest import ROOT, kata_module, learner_file, once_trained
+from conftest import ROOT, kata_module, learner_file
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.checker import check_in, check_step
@@ -177,33 +177,6 @@ def test_the_stub_waits_as_todo():
     assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
 
 
-SLIPS = ["backward_without_the_tie", "backward_residual_overwritten", "backward_dwte_overwritten",
-         "backward_loss_over_B"]
-
-
-def slip(name):
-    return next(m for m in mistakes.of(GPT.folder, "backward") if m.name == name)
-
-
-def after_a_step(fn):
-    """fn in place of the right backward once the run's first AdamW step has moved the parameters."""
-    return once_trained(_backward, fn, gpt.init_parameters(gpt.FLOAT64)["wte"], "wte")
-
-
-@pytest.mark.parametrize("name", SLIPS)
-def test_a_slip_test_backward_names_makes_training_wait_for_it_under_its_id(name):
-    verdict = follow.check_training(GPT, as_module(slip(name).fn), steps=3)
-    assert (verdict.status, verdict.diagnosis, verdict.waits_for) == ("wrong", slip(name).id, "backward")
-    assert verdict.sentence == "waits for backward: fix it first (pytest katas/08_gpt -k backward)"
-
-
-@pytest.mark.parametrize("name", SLIPS)
-def test_a_slip_the_fixed_batches_miss_makes_the_run_leave_autograd_and_says_when(name):
-    verdict = follow.check_training(GPT, as_module(after_a_step(slip(name).fn)), steps=3)
-    assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
-    assert "at step 2 of 3" in verdict.sentence and "the checks' fixed batches pass" in verdict.sentence
-
-
 def stale_dwte_buffer(tmp_path) -> loader.Learner:
     """A backward that keeps dwte's buffer between calls and forgets to zero it: right on the first call.
 
@@ -233,20 +206,6 @@ def test_a_slip_past_every_gradient_check_is_caught_by_training(tmp_path):
     verdict = follow.check_training(GPT, mine)
     assert (verdict.status, verdict.diagnosis) == ("wrong", "kept-state")
     assert "backward gave other gradients for the same inputs when called again" in verdict.sentence
-
-
-def boom(**kwargs):
-    raise ValueError("boom")
-
-
-def test_an_error_inside_backward_is_quoted_when_the_fixed_batches_pass():
-    verdict = follow.check_training(GPT, as_module(after_a_step(boom)), steps=2)
-    assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
-
-
-def test_an_error_test_backward_meets_too_makes_training_wait_for_it():
-    verdict = follow.check_training(GPT, as_module(boom), steps=2)
-    assert (verdict.diagnosis, verdict.waits_for) == ("exception", "backward") and "boom" not in verdict.sentence
 
 
 @pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == GPT.folder],

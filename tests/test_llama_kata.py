@@ -6,7 +6,7 @@ import types
 import pytest
 import torch
 import variants
-from conftest import ROOT, kata_module, learner_file, once_trained
+from conftest import ROOT, after_a_step, kata_module, learner_file
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.checker import check_in, check_step
@@ -135,30 +135,9 @@ def test_the_stub_waits_as_todo():
     assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
 
 
-SLIPS = ["backward_rope_skipped", "backward_residual_overwritten", "backward_dwte_overwritten",
-         "backward_silu_derivative_as_the_sigmoid"]
-
-
-def after_a_step(fn):
-    """fn in place of the right backward once the run's first AdamW step has moved the parameters."""
-    return once_trained(_backward, fn, llama.init_parameters(llama.FLOAT64)["wte"], "wte")
-
-
-@pytest.mark.parametrize("name", SLIPS)
-def test_a_slip_test_backward_names_makes_training_wait_for_it_under_its_id(name):
-    verdict = follow.check_training(LLAMA, as_module(named(name).fn), steps=3)
-    assert (verdict.status, verdict.diagnosis, verdict.waits_for) == ("wrong", named(name).id, "backward")
-
-
-@pytest.mark.parametrize("name", SLIPS)
-def test_a_slip_the_fixed_batches_miss_makes_the_run_leave_autograd_and_says_when(name):
-    verdict = follow.check_training(LLAMA, as_module(after_a_step(named(name).fn)), steps=3)
-    assert (verdict.status, verdict.diagnosis) == ("wrong", "wrong-values")
-    assert "at step 2 of 3" in verdict.sentence
-
-
 def test_a_form_slip_mid_run_stops_it_with_the_checkers_id():
-    verdict = follow.check_training(LLAMA, as_module(after_a_step(named("backward_returning_a_tuple").fn)), steps=3)
+    tuple_after_a_step = after_a_step(LLAMA, named("backward_returning_a_tuple").fn)
+    verdict = follow.check_training(LLAMA, as_module(tuple_after_a_step), steps=3)
     assert (verdict.status, verdict.diagnosis) == ("wrong", "not-a-tensor")
     assert "at step 2, backward's result cannot update the parameters" in verdict.sentence
 

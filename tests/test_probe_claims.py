@@ -9,15 +9,13 @@ factor claimed from one configuration.
 
 import types
 
-from conftest import kata_module, once_trained
+from conftest import after_a_step, kata_module
 
 from backprop_ninja.checks import mistakes
 from backprop_ninja.checks.checker import check_step
 from backprop_ninja.checks.mistakes.gpt import _backward
-from backprop_ninja.checks.mistakes.training import _backward as _backward_04
-from backprop_ninja.models import gpt
 from backprop_ninja.models.katas import kata
-from backprop_ninja.train import follow, mlp
+from backprop_ninja.train import follow
 
 GPT = kata("08")
 TRAINING = kata("04")
@@ -89,36 +87,27 @@ def test_a_missing_eps_is_not_claimed_as_a_factor_nor_its_gradients_as_right():
     assert "right: dlnf_b;" in verdict.sentence
 
 
-def gpt_after_a_step(fn):
-    return once_trained(_backward, fn, gpt.init_parameters(gpt.FLOAT64)["wte"], "wte")
-
-
-def mlp_after_a_step(fn):
-    return once_trained(_backward_04, fn, mlp.init_model(27)["C"], "C")
-
-
 def test_the_gpt_training_check_names_a_dtype_and_a_missing_key_as_the_form_check_does():
-    mistyped = follow.check_training(GPT, as_module(gpt_after_a_step(dwpe_in_float32)), steps=2)
+    mistyped = follow.check_training(GPT, as_module(after_a_step(GPT, dwpe_in_float32)), steps=2)
     assert mistyped.diagnosis == "dtype" and "dwpe" in mistyped.sentence
-    missing = follow.check_training(GPT, as_module(gpt_after_a_step(without_dwpe)), steps=2)
+    missing = follow.check_training(GPT, as_module(after_a_step(GPT, without_dwpe)), steps=2)
     assert missing.diagnosis != "shape" and "no gradient for wpe" in missing.sentence
-    extra = follow.check_training(GPT, as_module(gpt_after_a_step(with_dx0)), steps=2)
+    extra = follow.check_training(GPT, as_module(after_a_step(GPT, with_dx0)), steps=2)
     assert extra.diagnosis != "shape" and "'x0'" in extra.sentence and "names no parameter" in extra.sentence
 
 
 def test_the_mlp_training_check_names_a_dtype_and_a_transposed_gradient():
-    verdict = follow.check_training(TRAINING, as_module(mlp_after_a_step(dC_in_float64)), steps=2)
+    verdict = follow.check_training(TRAINING, as_module(after_a_step(TRAINING, dC_in_float64)), steps=2)
     assert verdict.diagnosis == "dtype" and "dC" in verdict.sentence
     transposed = next(m for m in mistakes.of(TRAINING.folder, "backward") if m.name == "backward_dW2_transposed")
-    verdict = follow.check_training(TRAINING, as_module(mlp_after_a_step(transposed.fn)), steps=2)
+    verdict = follow.check_training(TRAINING, as_module(after_a_step(TRAINING, transposed.fn)), steps=2)
     assert verdict.diagnosis == "transposed"
 
 
 def test_a_run_says_the_fixed_batches_pass_only_when_they_do():
-    for k, name, after_a_step in ((GPT, "backward_loss_over_B", gpt_after_a_step),
-                                  (TRAINING, "backward_without_over_n", mlp_after_a_step)):
+    for k, name in ((GPT, "backward_loss_over_B"), (TRAINING, "backward_without_over_n")):
         m = next(m for m in mistakes.of(k.folder, "backward") if m.name == name)
         failing = follow.check_training(k, as_module(m.fn), steps=3)
         assert failing.waits_for == "backward" and "fixed batches pass" not in failing.sentence
-        passing = follow.check_training(k, as_module(after_a_step(m.fn)), steps=3)
+        passing = follow.check_training(k, as_module(after_a_step(k, m.fn)), steps=3)
         assert passing.diagnosis == "wrong-values" and "fixed batches pass" in passing.sentence

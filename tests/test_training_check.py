@@ -5,12 +5,10 @@ import types
 
 import pytest
 import variants
-from conftest import ROOT, kata_module, learner_file, once_trained
+from conftest import ROOT, after_a_step, kata_module, learner_file
 
 from backprop_ninja.checks import mistakes
-from backprop_ninja.checks.mistakes.training import _backward as right
 from backprop_ninja.models.katas import kata
-from backprop_ninja.train import mlp
 from backprop_ninja.train.follow import check_training
 
 TRAINING = kata("04")
@@ -24,11 +22,6 @@ def slip(name):
     return next(m for m in mistakes.of(TRAINING.folder, "backward") if m.name == name)
 
 
-def after_a_step(fn):
-    """fn in place of the right backward once the run's first step has moved the parameters."""
-    return once_trained(right, fn, mlp.init_model(27)["C"], "C")
-
-
 def test_the_reference_backward_trains_like_autograd():
     verdict = check_training(TRAINING, kata_module("reference", TRAINING))
     assert verdict.status == "done", verdict.report
@@ -39,44 +32,10 @@ def test_the_stub_waits_as_todo():
     assert (verdict.status, verdict.diagnosis) == ("todo", "not-implemented")
 
 
-SLIPS = ["backward_without_over_n", "backward_biased_variance", "backward_dC_overwritten", "backward_tanh_of_output",
-         "backward_without_mean_term"]
-
-
-@pytest.mark.parametrize("name", SLIPS)
-def test_a_slip_test_backward_names_makes_training_wait_for_it_under_its_id(name):
-    verdict = check_training(TRAINING, as_module(slip(name).fn))
-    assert (verdict.status, verdict.diagnosis, verdict.waits_for) == ("wrong", slip(name).id, "backward")
-    assert verdict.sentence == "waits for backward: fix it first (pytest katas/04_training -k backward)"
-
-
-@pytest.mark.parametrize("name", SLIPS)
-def test_a_slip_the_fixed_batches_miss_makes_the_runs_part_and_says_when(name):
-    verdict = check_training(TRAINING, as_module(after_a_step(slip(name).fn)))
-    assert (verdict.status, verdict.diagnosis, verdict.waits_for) == ("wrong", "wrong-values", "")
-    assert "after step" in verdict.sentence and "differs from autograd's run" in verdict.sentence
-    assert "the checks' fixed batches pass" in verdict.sentence
-
-
 def test_a_result_that_cannot_update_the_parameters_mid_run_is_named_by_the_form_check():
-    verdict = check_training(TRAINING, as_module(after_a_step(slip("backward_dW2_transposed").fn)), steps=5)
+    verdict = check_training(TRAINING, as_module(after_a_step(TRAINING, slip("backward_dW2_transposed").fn)), steps=5)
     assert verdict.diagnosis == "transposed"
     assert "at step 2, backward's result cannot update the parameters" in verdict.sentence
-
-
-def boom(**kwargs):
-    raise ValueError("boom")
-
-
-def test_an_error_inside_backward_is_quoted_when_the_fixed_batches_pass():
-    verdict = check_training(TRAINING, as_module(after_a_step(boom)), steps=5)
-    assert verdict.diagnosis == "exception" and "ValueError: boom" in verdict.sentence
-
-
-def test_an_error_test_backward_meets_too_makes_training_wait_for_it():
-    verdict = check_training(TRAINING, as_module(boom), steps=5)
-    assert (verdict.diagnosis, verdict.waits_for) == ("exception", "backward")
-    assert "boom" not in verdict.sentence
 
 
 @pytest.mark.parametrize("fn", [fn for k, _, fn in variants.everything() if k == TRAINING.folder],

@@ -92,11 +92,20 @@ def form_at(kata: Kata, probe, kwargs: dict, result, autograd) -> tuple[str, str
     return None
 
 
+def _wrong(kata: Kata, headline: str, ident: str, sentence: str, where: str = "") -> Verdict:
+    """The training check failed: `headline` heads its report, `sentence` says what went wrong and what to try."""
+    return Verdict(kata.folder, "training", "wrong", ident, sentence,
+                   report=report("training", headline, "", ident, sentence), where=where)
+
+
 def _form_verdict(kata: Kata, i: int, problem: tuple[str, str]) -> Verdict:
     ident, sentence = problem
-    sentence = f"at step {i + 1}, backward's result cannot update the parameters: {sentence}"
-    return Verdict(kata.folder, "training", "wrong", ident, sentence,
-                   report=report("training", f"stopped at step {i + 1}", "", ident, sentence))
+    return _wrong(kata, f"stopped at step {i + 1}", ident,
+                  f"at step {i + 1}, backward's result cannot update the parameters: {sentence}")
+
+
+def _left_autograds(kata: Kata, sentence: str) -> Verdict:
+    return _wrong(kata, "your run leaves autograd's", "wrong-values", sentence)
 
 
 FIXED_BATCHES_PASS = ("the checks' fixed batches pass, so look for what changes between steps: a value kept from "
@@ -135,9 +144,7 @@ def kept_state(kata: Kata, fn, seconds: float, kwargs: dict, i: int) -> Verdict 
     sentence = (f"at step {i + 1}, backward gave other gradients for the same inputs when called again: it keeps "
                 "something from call to call (a buffer it does not zero, a global it updates); make each call "
                 "start from nothing")
-    return Verdict(kata.folder, "training", "wrong", "kept-state", sentence,
-                   report=report("training", "different answers to the same inputs", "", "kept-state", sentence),
-                   where=location(fn))
+    return _wrong(kata, "different answers to the same inputs", "kept-state", sentence, location(fn))
 
 
 def _tensors(result) -> list | None:
@@ -196,9 +203,7 @@ def follow_mlp(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAULT_
             sentence = (f"after step {i + 1} of {steps}, {worst} differs from autograd's run by "
                         f"{drift[worst]:.1e} of its size (loss {float(loss):.4f} vs {float(ref):.4f}); "
                         f"{FIXED_BATCHES_PASS}")
-            return stopped(kata, fn, seconds, Verdict(
-                kata.folder, "training", "wrong", "wrong-values", sentence,
-                report=report("training", "your run leaves autograd's", "", "wrong-values", sentence)), fed[0], i)
+            return stopped(kata, fn, seconds, _left_autograds(kata, sentence), fed[0], i)
     return Verdict(kata.folder, "training", "done")
 
 
@@ -229,9 +234,7 @@ def failed_verdict(kata: Kata, fn, call, seconds: float, kwargs: dict, i: int) -
     sentence = f"backward raised {err.type}: {err}" + (f" at {call.where}" if call.where else "")
     if lost or ident == "timeout":
         kwargs = None  # a call that ended the worker or hung is not repeated to look for kept state
-    return stopped(kata, fn, seconds, Verdict(kata.folder, "training", "wrong", ident, sentence,
-                                              report=report("training", "backward raised an error", "", ident,
-                                                            sentence)), kwargs, i)
+    return stopped(kata, fn, seconds, _wrong(kata, "backward raised an error", ident, sentence), kwargs, i)
 
 
 # --------------------------------------------------------------------------- katas 08, 12: AdamW steps of a whole model
@@ -275,9 +278,7 @@ def follow_model(kata: Kata, module, steps: int = STEPS, seconds: float = DEFAUL
                 diff = float((grads[name] - want[name]).abs().max()) / scale
                 sentence = (f"at step {i + 1} of {steps}, d{name} differs from autograd's at the same parameters "
                             f"and batch by {diff:.1e} of its size (loss {float(loss):.4f}); {FIXED_BATCHES_PASS}")
-                return stopped(kata, fn, seconds, Verdict(
-                    kata.folder, "training", "wrong", "wrong-values", sentence,
-                    report=report("training", "your run leaves autograd's", "", "wrong-values", sentence)), kwargs, i)
+                return stopped(kata, fn, seconds, _left_autograds(kata, sentence), kwargs, i)
         opt.step(grads, GPT_LR)
     return Verdict(kata.folder, "training", "done")
 
