@@ -1,6 +1,6 @@
 """Issue 17's targets, measured side by side in one run: whole `train` runs and bench's steps, as ratios.
 
-    python benchmarks/training.py                       # the full runs: about 25 minutes on 2 cores
+    python benchmarks/training.py                       # the full runs: 25 to 30 minutes on 2 cores
     python benchmarks/training.py --gpt-steps 2000 --mlp-steps 50000 --repeat 3   # a shorter look
     python benchmarks/training.py --before /tmp/main ...    # and another checkout's runs beside these
 

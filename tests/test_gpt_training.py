@@ -4,6 +4,7 @@ Everything trains tiny runs on a few hundred synthetic names the tests write: no
 """
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -56,6 +57,62 @@ def test_the_learning_rate_warms_up_then_decays_by_a_cosine():
     assert lr[0] == pytest.approx(gpt_training.LR / 100) and lr[99] == pytest.approx(gpt_training.LR)
     assert all(a >= b for a, b in zip(lr[100:], lr[101:]))
     assert lr[-1] == pytest.approx(gpt_training.MIN_LR, rel=1e-3)
+
+
+def adamw_one_parameter_at_a_time(params: dict, steps: list, betas=gpt_training.BETAS, eps=1e-8,
+                                  weight_decay=gpt_training.WEIGHT_DECAY) -> None:
+    """AdamW's operations one parameter at a time, in place; steps is a list of (grads, lr)."""
+    b1, b2 = betas
+    m = {k: torch.zeros_like(v) for k, v in params.items()}
+    v = {k: torch.zeros_like(x) for k, x in params.items()}
+    for t, (grads, lr) in enumerate(steps, start=1):
+        for k, p in params.items():
+            g = grads[k]
+            m[k].mul_(b1).add_(g, alpha=1 - b1)
+            v[k].mul_(b2).addcmul_(g, g, value=1 - b2)
+            mhat, vhat = m[k] / (1 - b1**t), v[k] / (1 - b2**t)
+            if p.dim() >= 2:
+                p.mul_(1 - lr * weight_decay)
+            p.sub_((mhat * lr).div_(vhat.sqrt().add_(eps)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_adamw_on_flat_moments_gives_the_formulas_numbers_to_the_bit(dtype):
+    cfg = gpt.GPTConfig(**{**gpt.TRAIN.__dict__, "dtype": dtype})
+    g = torch.Generator().manual_seed(0)
+    start = {k: v + 0.01 * torch.randn(v.shape, generator=g, dtype=dtype) for k, v in gpt.init_training(cfg).items()}
+    steps = []
+    for i in range(50):  # gradients from 1e-6 to 1, so that no element's rounding hides behind another's scale
+        scale = 10.0 ** -(i % 7)
+        steps.append(({k: torch.randn(v.shape, generator=g, dtype=dtype) * scale for k, v in start.items()},
+                      gpt_training.learning_rate(i, 50, warmup=5)))
+    flat, formula = {k: v.clone() for k, v in start.items()}, {k: v.clone() for k, v in start.items()}
+    opt = gpt_training.AdamW(flat)
+    for grads, lr in steps:
+        opt.step(grads, lr)
+    adamw_one_parameter_at_a_time(formula, steps)
+    for name in start:
+        assert torch.equal(flat[name], formula[name]), name
+        assert not torch.equal(flat[name], start[name]), name  # every parameter moved
+
+
+def test_gelu_without_a_graph_gives_the_same_numbers_as_under_autograd():
+    fch = torch.randn(4, 8, 64, generator=torch.Generator().manual_seed(1)) * 3  # (B, T, 4C), tanh's tails too
+    recorded = gpt.gelu(fch.clone().requires_grad_(True))
+    with torch.no_grad():
+        plain = gpt.gelu(fch)
+    assert recorded.grad_fn is not None
+    assert torch.equal(plain, recorded.detach())
+    assert torch.equal(fch, torch.randn(4, 8, 64, generator=torch.Generator().manual_seed(1)) * 3)  # input unchanged
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile needs a C++ compiler on CPU")
+def test_gelu_under_torch_compile_is_the_same_function():
+    fch = torch.randn(4, 8, 64, generator=torch.Generator().manual_seed(1)) * 3  # (B, T, 4C)
+    with torch.no_grad():
+        compiled = torch.compile(gpt.gelu)(fch)  # written with sigmoid there (gpt._gelu_without_graph)
+        torch.testing.assert_close(compiled, gpt.gelu(fch), rtol=1e-6, atol=1e-6)
 
 
 def test_cli_default_steps_are_the_gpt_trainings():
