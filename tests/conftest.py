@@ -10,6 +10,9 @@ from backprop_ninja.models.katas import KATAS
 from backprop_ninja.sandbox import loader
 
 ROOT = Path(__file__).resolve().parent.parent
+#: a test that compiles with torch.compile skips without one: its CPU kernels are C++
+needs_cxx = pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                               reason="torch.compile needs a C++ compiler on CPU")
 
 # One thread per test process: under pytest -n auto the workers share the cores,
 # and torch's own threads would fight over them (a step gets ~10x slower).

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, needs_cxx
 
 from backprop_ninja import cli
 from backprop_ninja.commands import bench
@@ -121,10 +121,7 @@ def test_rows_are_a_list_another_kata_can_extend(capsys, monkeypatch):
     assert out.rstrip().endswith("kata 04 backward: not written yet — pytest katas/04_training")
 
 
-CXX = any(shutil.which(c) for c in ("c++", "g++", "clang++"))  # torch.compile's CPU kernels are C++
-
-
-@pytest.mark.skipif(not CXX, reason="torch.compile needs a C++ compiler on CPU")
+@needs_cxx
 def test_compile_times_both_training_steps_compiled_where_the_learners_code_runs(capsys, monkeypatch):
     monkeypatch.setattr(bench, "ROWS", [bench.compiled_training_step, bench.compiled_gpt_training_step])
     rc, out = bench_run(capsys, "--impl", "reference", "--compile")

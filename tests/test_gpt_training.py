@@ -4,12 +4,12 @@ Everything trains tiny runs on a few hundred synthetic names the tests write: no
 """
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import needs_cxx
 from test_train import one_thread_and_a_clean_environment, synthetic_names  # noqa: F401 (an autouse fixture)
 
 from backprop_ninja.commands import train
@@ -106,8 +106,7 @@ def test_gelu_without_a_graph_gives_the_same_numbers_as_under_autograd():
     assert torch.equal(fch, torch.randn(4, 8, 64, generator=torch.Generator().manual_seed(1)) * 3)  # input unchanged
 
 
-@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
-                    reason="torch.compile needs a C++ compiler on CPU")
+@needs_cxx
 def test_gelu_under_torch_compile_is_the_same_function():
     fch = torch.randn(4, 8, 64, generator=torch.Generator().manual_seed(1)) * 3  # (B, T, 4C)
     with torch.no_grad():

@@ -214,7 +214,8 @@ def _gelu_without_graph(fch):
 
 
 def _compiling() -> bool:
-    """True while torch.compile traces the code (torch 2.3 and later; before, always False)."""
+    """True while torch.compile traces the code (always False with a torch that has no
+    torch.compiler.is_compiling: there the in-place path is compiled, slower but the same function)."""
     is_compiling = getattr(torch.compiler, "is_compiling", None)
     return bool(is_compiling is not None and is_compiling())
 
